@@ -1,0 +1,5 @@
+with final as (
+    select * from {{ ref('stg_master__conversation_audit_log') }}
+)
+
+select * from final

@@ -1,0 +1,5 @@
+with final as (
+    select * from {{ ref('stg_master__lead_status_history') }}
+)
+
+select * from final

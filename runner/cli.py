@@ -1,0 +1,236 @@
+"""The ``replica`` command: a thin click layer over the runner's modules."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+import psycopg
+
+from runner import __version__, dbt_invoke
+from runner import demo as setup
+from runner.checksum import count_rows
+from runner.db import describe, redact
+from runner.errors import ReplicaError
+from runner.extract_load import RunResult, extract_load
+from runner.project import MASTER_ENV, REPLICA_ENV, Place, resolve
+from runner.summary import load_json, load_table, table
+from runner.tables import CRM_TABLES, DEFAULT_TABLES, parse_table_list
+
+
+class Group(click.Group):
+    """Turns driver and OS errors that escape a command into one clear line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except psycopg.Error as exc:
+            raise ReplicaError(redact(str(exc).strip().splitlines()[0])) from None
+        except OSError as exc:
+            raise ReplicaError(redact(str(exc))) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="replica")
+def cli() -> None:
+    """Keep a local PostgreSQL replica of the CRM master and rebuild its dashboards.
+
+    With no MASTER_DATABASE_URL / REPLICA_DATABASE_URL (or --master-url /
+    --replica-url), commands use embedded PostgreSQL clusters under .replica/.
+
+    \b
+    Example:
+        replica demo
+        replica sync --master-url "$MASTER_DATABASE_URL"
+    """
+
+
+def place_options(f: Callable) -> Callable:
+    """--master-url, --replica-url, --workdir and --project-dir."""
+    options = [
+        click.option("--master-url", envvar=MASTER_ENV, show_envvar=True,
+                     help="Master database URL (read-only). Default: the embedded "
+                          "master cluster."),
+        click.option("--replica-url", envvar=REPLICA_ENV, show_envvar=True,
+                     help="Replica database URL. Default: the embedded replica "
+                          "cluster."),
+        click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Where embedded clusters, the dbt profile and logs live. "
+                          "Default: .replica/ in the project."),
+        click.option("--project-dir", type=click.Path(file_okay=False, exists=True,
+                                                      path_type=Path),
+                     help="The dbt project. Default: found from the current "
+                          "directory."),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+def _info(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _where(place: Place) -> None:
+    for role, url, embedded in (("master", place.master_url, place.embedded_master),
+                                ("replica", place.replica_url, place.embedded_replica)):
+        if url:
+            kind = "embedded" if embedded else "url"
+            _info(f"{role:8} {describe(url, role)} ({kind})")
+
+
+def _load(place: Place, tables: Sequence[str]) -> RunResult:
+    assert place.master_url and place.replica_url
+    with click.progressbar(length=len(tables), label="Extract-load", file=sys.stderr,
+                           item_show_func=lambda t: t, show_pos=True) as bar:
+        def advance(name: str, _load: object) -> None:
+            bar.update(1, name)
+
+        try:
+            return extract_load(place.master_url, place.replica_url, tables,
+                                on_table=advance)
+        except ReplicaError as exc:
+            if place.embedded_master and "not found on the master" in exc.message:
+                exc.message += " (the embedded master is empty: run `replica demo`)"
+            raise
+
+
+def _build(place: Place, extra: Sequence[str], echo_dbt: bool
+           ) -> dbt_invoke.DbtOutcome:
+    assert place.replica_url
+    if echo_dbt:
+        return dbt_invoke.build(place.project_dir, place.workdir, place.replica_url,
+                                extra, echo=click.echo)
+    bar: list = []
+
+    def on_event(event: dict) -> None:
+        data = event.get("data", {})
+        if not event["info"]["name"].endswith("Result") or "total" not in data:
+            return
+        if not bar:
+            bar.append(click.progressbar(length=int(data["total"]), label="dbt build",
+                                         file=sys.stderr, show_pos=True))
+        bar[0].update(1)
+
+    try:
+        return dbt_invoke.build(place.project_dir, place.workdir, place.replica_url,
+                                extra, on_event=on_event)
+    finally:
+        if bar:
+            bar[0].render_finish()
+
+
+@cli.command()
+@place_options
+@click.option("--seed", default=42, show_default=True, help="Seed of the synthetic "
+              "data.")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1),
+              help="Multiply the volume tables (messages, conversations, logs).")
+def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
+    """Build a synthetic master and a replica, sync them, and show the counts.
+
+    Creates (or reuses) the synthetic master of MASTER_SCHEMA.md and the replica's
+    legacy local tables, runs extract-load and dbt build, and prints master vs
+    replica row counts. It never writes into a database holding CRM tables it did
+    not create.
+
+    \b
+    Example:
+        replica demo
+        replica demo --scale 100 --workdir /tmp/bench
+    """
+    with resolve(project_dir, workdir, master_url, replica_url) as place:
+        _where(place)
+        with click.progressbar(length=setup.expected_rows(scale), file=sys.stderr,
+                               label="Synthetic master") as bar:
+            state = setup.ensure_master(place.master_url, seed, scale, bar.update)
+        _info(f"synthetic master {state} (seed {seed}, scale {scale})")
+        if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
+            _info("replica given the application's legacy local tables")
+        result = _load(place, DEFAULT_TABLES)
+        outcome = _build(place, (), echo_dbt=False)
+        models = count_rows(place.replica_url, "public", CRM_TABLES)
+        loads = {t.table_name: t for t in result.loads}
+        click.echo(table(
+            ["table", "master", "replica", "checksum"],
+            [(t, loads[t].master_rows, models[t],
+              "match" if loads[t].matches else "DIFFERS") for t in CRM_TABLES],
+        ))
+        click.echo(f"\ndbt build: {outcome.summary()}")
+        click.echo(f"run {result.run_id}, master snapshot at "
+                   f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z}")
+
+
+@cli.command("extract-load")
+@place_options
+@click.option("--tables", "table_list", metavar="A,B", help="Comma-separated master "
+              "tables to copy. Default: the CRM's eight tables and four dashboards.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def extract_load_command(master_url, replica_url, workdir, project_dir, table_list,
+                         as_json) -> None:
+    """Copy master's tables into the replica's master_raw schema, atomically.
+
+    Every table comes from one read-only master snapshot; row counts and checksums
+    are taken on both sides and recorded in replica_meta.
+
+    \b
+    Example:
+        replica extract-load --tables leads,conversations --json
+    """
+    tables = parse_table_list(table_list) if table_list else DEFAULT_TABLES
+    if not tables:
+        raise click.BadParameter("name at least one table", param_hint="--tables")
+    with resolve(project_dir, workdir, master_url, replica_url) as place:
+        if not as_json:
+            _where(place)
+        result = _load(place, tables)
+    click.echo(load_json(result) if as_json else load_table(result))
+    for note in result.schema_changes:
+        _info(f"schema: {note}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@place_options
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
+    """Run `dbt build` on the replica with the project's profile.
+
+    Arguments after the options go to dbt as they are. Exits 3 when dbt reports an
+    error or a failed test.
+
+    \b
+    Example:
+        replica build
+        replica build --select leads+ --fail-fast
+    """
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        outcome = _build(place, dbt_args, echo_dbt=True)
+    _info(f"dbt build: {outcome.summary()}")
+
+
+@cli.command()
+@place_options
+@click.option("--tables", "table_list", metavar="A,B", help="Comma-separated master "
+              "tables to copy. Default: the CRM's eight tables and four dashboards.")
+def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
+    """Extract-load, then dbt build: bring the replica up to date with master.
+
+    Stops at the first failure; a failed load leaves the previous one in place.
+
+    \b
+    Example:
+        MASTER_DATABASE_URL=postgresql://reader@db.example.com/postgres \\
+        REPLICA_DATABASE_URL=postgresql://localhost/crm replica sync
+    """
+    tables = parse_table_list(table_list) if table_list else DEFAULT_TABLES
+    with resolve(project_dir, workdir, master_url, replica_url) as place:
+        _where(place)
+        result = _load(place, tables)
+        outcome = _build(place, (), echo_dbt=False)
+    click.echo(load_table(result))
+    click.echo(f"\ndbt build: {outcome.summary()}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    cli()

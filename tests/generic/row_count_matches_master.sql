@@ -1,0 +1,37 @@
+{#
+    The model holds exactly as many rows as `master_table` had in the master snapshot
+    of the latest succeeded load of that table (replica_meta.table_loads, written by
+    the runner inside the snapshot). No recorded load fails the test: a count that
+    was never verified is not a pass.
+#}
+{% test row_count_matches_master(model, master_table) %}
+    {%- if not master_table -%}
+        {{ exceptions.raise_compiler_error(
+            "row_count_matches_master needs master_table (the master's table name)") }}
+    {%- endif %}
+
+with replica_count as (
+    select count(*) as replica_rows from {{ model }}
+),
+
+last_load as (
+    select loads.master_rows
+    from {{ source('replica_meta', 'table_loads') }} as loads
+    inner join {{ source('replica_meta', 'runs') }} as runs
+        on loads.run_id = runs.run_id
+    where runs.status = 'succeeded' and loads.table_name = '{{ master_table }}'
+    order by loads.run_id desc
+    limit 1
+),
+
+validation_errors as (
+    select
+        replica_count.replica_rows,
+        last_load.master_rows
+    from replica_count
+    left join last_load on true
+    where last_load.master_rows is distinct from replica_count.replica_rows
+)
+
+select * from validation_errors
+{% endtest %}
