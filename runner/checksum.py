@@ -14,8 +14,9 @@ _CHECKSUM = sql.SQL(
 )
 
 
-def count_and_checksum(conn: psycopg.Connection, schema: str, table: str
-                       ) -> tuple[int, int]:
+def count_and_checksum(
+    conn: psycopg.Connection, schema: str, table: str
+) -> tuple[int, int]:
     row = conn.execute(_CHECKSUM.format(sql.Identifier(schema, table))).fetchone()
     return int(row[0]), int(row[1])
 
@@ -27,8 +28,17 @@ def count_rows(url: str, schema: str, tables: Sequence[str]) -> dict[str, int | 
     counts: dict[str, int | None] = {}
     with connect_replica(url, autocommit=True) as conn:
         for table in tables:
-            exists = conn.execute("select to_regclass(%s) is not null", (
-                sql.Identifier(schema, table).as_string(conn),)).fetchone()[0]
-            counts[table] = (conn.execute(sql.SQL("select count(*) from {}").format(
-                sql.Identifier(schema, table))).fetchone()[0] if exists else None)
+            exists = conn.execute(
+                "select to_regclass(%s) is not null",
+                (sql.Identifier(schema, table).as_string(conn),),
+            ).fetchone()[0]
+            counts[table] = (
+                conn.execute(
+                    sql.SQL("select count(*) from {}").format(
+                        sql.Identifier(schema, table)
+                    )
+                ).fetchone()[0]
+                if exists
+                else None
+            )
     return counts

@@ -51,19 +51,30 @@ def cli() -> None:
 def place_options(f: Callable) -> Callable:
     """--master-url, --replica-url, --workdir and --project-dir."""
     options = [
-        click.option("--master-url", envvar=MASTER_ENV, show_envvar=True,
-                     help="Master database URL (read-only). Default: the embedded "
-                          "master cluster."),
-        click.option("--replica-url", envvar=REPLICA_ENV, show_envvar=True,
-                     help="Replica database URL. Default: the embedded replica "
-                          "cluster."),
-        click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Where embedded clusters, the dbt profile and logs live. "
-                          "Default: .replica/ in the project."),
-        click.option("--project-dir", type=click.Path(file_okay=False, exists=True,
-                                                      path_type=Path),
-                     help="The dbt project. Default: found from the current "
-                          "directory."),
+        click.option(
+            "--master-url",
+            envvar=MASTER_ENV,
+            show_envvar=True,
+            help="Master database URL (read-only). Default: the embedded "
+            "master cluster.",
+        ),
+        click.option(
+            "--replica-url",
+            envvar=REPLICA_ENV,
+            show_envvar=True,
+            help="Replica database URL. Default: the embedded replica cluster.",
+        ),
+        click.option(
+            "--workdir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Where embedded clusters, the dbt profile and logs live. "
+            "Default: .replica/ in the project.",
+        ),
+        click.option(
+            "--project-dir",
+            type=click.Path(file_okay=False, exists=True, path_type=Path),
+            help="The dbt project. Default: found from the current directory.",
+        ),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
 
@@ -73,8 +84,10 @@ def _info(message: str) -> None:
 
 
 def _where(place: Place) -> None:
-    for role, url, embedded in (("master", place.master_url, place.embedded_master),
-                                ("replica", place.replica_url, place.embedded_replica)):
+    for role, url, embedded in (
+        ("master", place.master_url, place.embedded_master),
+        ("replica", place.replica_url, place.embedded_replica),
+    ):
         if url:
             kind = "embedded" if embedded else "url"
             _info(f"{role:8} {describe(url, role)} ({kind})")
@@ -82,26 +95,33 @@ def _where(place: Place) -> None:
 
 def _load(place: Place, tables: Sequence[str]) -> RunResult:
     assert place.master_url and place.replica_url
-    with click.progressbar(length=len(tables), label="Extract-load", file=sys.stderr,
-                           item_show_func=lambda t: t, show_pos=True) as bar:
+    with click.progressbar(
+        length=len(tables),
+        label="Extract-load",
+        file=sys.stderr,
+        item_show_func=lambda t: t,
+        show_pos=True,
+    ) as bar:
+
         def advance(name: str, _load: object) -> None:
             bar.update(1, name)
 
         try:
-            return extract_load(place.master_url, place.replica_url, tables,
-                                on_table=advance)
+            return extract_load(
+                place.master_url, place.replica_url, tables, on_table=advance
+            )
         except ReplicaError as exc:
             if place.embedded_master and "not found on the master" in exc.message:
                 exc.message += " (the embedded master is empty: run `replica demo`)"
             raise
 
 
-def _build(place: Place, extra: Sequence[str], echo_dbt: bool
-           ) -> dbt_invoke.DbtOutcome:
+def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.DbtOutcome:
     assert place.replica_url
     if echo_dbt:
-        return dbt_invoke.build(place.project_dir, place.workdir, place.replica_url,
-                                extra, echo=click.echo)
+        return dbt_invoke.build(
+            place.project_dir, place.workdir, place.replica_url, extra, echo=click.echo
+        )
     bar: list = []
 
     def on_event(event: dict) -> None:
@@ -109,13 +129,24 @@ def _build(place: Place, extra: Sequence[str], echo_dbt: bool
         if not event["info"]["name"].endswith("Result") or "total" not in data:
             return
         if not bar:
-            bar.append(click.progressbar(length=int(data["total"]), label="dbt build",
-                                         file=sys.stderr, show_pos=True))
+            bar.append(
+                click.progressbar(
+                    length=int(data["total"]),
+                    label="dbt build",
+                    file=sys.stderr,
+                    show_pos=True,
+                )
+            )
         bar[0].update(1)
 
     try:
-        return dbt_invoke.build(place.project_dir, place.workdir, place.replica_url,
-                                extra, on_event=on_event)
+        return dbt_invoke.build(
+            place.project_dir,
+            place.workdir,
+            place.replica_url,
+            extra,
+            on_event=on_event,
+        )
     finally:
         if bar:
             bar[0].render_finish()
@@ -123,10 +154,16 @@ def _build(place: Place, extra: Sequence[str], echo_dbt: bool
 
 @cli.command()
 @place_options
-@click.option("--seed", default=42, show_default=True, help="Seed of the synthetic "
-              "data.")
-@click.option("--scale", default=1, show_default=True, type=click.IntRange(1),
-              help="Multiply the volume tables (messages, conversations, logs).")
+@click.option(
+    "--seed", default=42, show_default=True, help="Seed of the synthetic data."
+)
+@click.option(
+    "--scale",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Multiply the volume tables (messages, conversations, logs).",
+)
 def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
     """Build a synthetic master and a replica, sync them, and show the counts.
 
@@ -142,8 +179,9 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
     """
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
-        with click.progressbar(length=setup.expected_rows(scale), file=sys.stderr,
-                               label="Synthetic master") as bar:
+        with click.progressbar(
+            length=setup.expected_rows(scale), file=sys.stderr, label="Synthetic master"
+        ) as bar:
             state = setup.ensure_master(place.master_url, seed, scale, bar.update)
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
         if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
@@ -152,23 +190,40 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
         outcome = _build(place, (), echo_dbt=False)
         models = count_rows(place.replica_url, "public", CRM_TABLES)
         loads = {t.table_name: t for t in result.loads}
-        click.echo(table(
-            ["table", "master", "replica", "checksum"],
-            [(t, loads[t].master_rows, models[t],
-              "match" if loads[t].matches else "DIFFERS") for t in CRM_TABLES],
-        ))
+        click.echo(
+            table(
+                ["table", "master", "replica", "checksum"],
+                [
+                    (
+                        t,
+                        loads[t].master_rows,
+                        models[t],
+                        "match" if loads[t].matches else "DIFFERS",
+                    )
+                    for t in CRM_TABLES
+                ],
+            )
+        )
         click.echo(f"\ndbt build: {outcome.summary()}")
-        click.echo(f"run {result.run_id}, master snapshot at "
-                   f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z}")
+        click.echo(
+            f"run {result.run_id}, master snapshot at "
+            f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z}"
+        )
 
 
 @cli.command("extract-load")
 @place_options
-@click.option("--tables", "table_list", metavar="A,B", help="Comma-separated master "
-              "tables to copy. Default: the CRM's eight tables and four dashboards.")
+@click.option(
+    "--tables",
+    "table_list",
+    metavar="A,B",
+    help="Comma-separated master "
+    "tables to copy. Default: the CRM's eight tables and four dashboards.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def extract_load_command(master_url, replica_url, workdir, project_dir, table_list,
-                         as_json) -> None:
+def extract_load_command(
+    master_url, replica_url, workdir, project_dir, table_list, as_json
+) -> None:
     """Copy master's tables into the replica's master_raw schema, atomically.
 
     Every table comes from one read-only master snapshot; row counts and checksums
@@ -211,8 +266,13 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
 
 @cli.command()
 @place_options
-@click.option("--tables", "table_list", metavar="A,B", help="Comma-separated master "
-              "tables to copy. Default: the CRM's eight tables and four dashboards.")
+@click.option(
+    "--tables",
+    "table_list",
+    metavar="A,B",
+    help="Comma-separated master "
+    "tables to copy. Default: the CRM's eight tables and four dashboards.",
+)
 def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
     """Extract-load, then dbt build: bring the replica up to date with master.
 
@@ -232,5 +292,36 @@ def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
     click.echo(f"\ndbt build: {outcome.summary()}")
 
 
+@cli.command()
+@place_options
+@click.option("--fix", is_flag=True, help="Rewrite the files to fix what it can.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
+    """Lint the dbt models with sqlfluff (dbt templater, compiled on the replica).
+
+    Starts the embedded replica when no replica URL is given. Exits with sqlfluff's
+    code: 0 clean, 1 violations.
+
+    \b
+    Example:
+        replica lint
+        replica lint models/dashboards --fix
+    """
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        code = dbt_invoke.lint(
+            place.project_dir,
+            place.workdir,
+            place.replica_url,
+            paths or ("models",),
+            fix=fix,
+        )
+    if code:
+        raise click.exceptions.Exit(code)
+
+
 def main() -> None:  # pragma: no cover - console script entry
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m runner.cli`
     cli()

@@ -20,7 +20,9 @@ SESSION_SETTINGS = {
     "client_encoding": "UTF8",
 }
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.I
+)
 _KV_PASSWORD = re.compile(r"(?P<head>password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 
@@ -51,18 +53,30 @@ def parse_url(url: str, role: str) -> dict[str, str]:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise ReplicaError(f"the {role} URL is not valid: {_first_line(exc)}") from None
+    port = str(params.get("port") or "5432")
+    if not all(part.isdigit() for part in port.split(",")):
+        raise ReplicaError(
+            f"the {role} URL is not valid: port {port!r} is not a number"
+        )
     return {k: str(v) for k, v in params.items() if v is not None}
 
 
 def describe(url: str, role: str = "database") -> Target:
     p = parse_url(url, role)
-    return Target(p.get("host", "localhost"), p.get("port", "5432"),
-                  p.get("dbname", p.get("user", "")), p.get("user", ""))
+    return Target(
+        p.get("host", "localhost"),
+        p.get("port", "5432"),
+        p.get("dbname", p.get("user", "")),
+        p.get("user", ""),
+    )
 
 
 def _options(read_only: bool) -> str:
-    opts = [f"-c {k}={v.replace(' ', '')}" for k, v in SESSION_SETTINGS.items()
-            if k != "client_encoding"]
+    opts = [
+        f"-c {k}={v.replace(' ', '')}"
+        for k, v in SESSION_SETTINGS.items()
+        if k != "client_encoding"
+    ]
     if read_only:
         opts.append("-c default_transaction_read_only=on")
     return " ".join(opts)
@@ -73,8 +87,14 @@ def _first_line(exc: BaseException) -> str:
     return redact(lines[0] if lines else type(exc).__name__)
 
 
-def connect(url: str, role: str, *, read_only: bool, autocommit: bool = False,
-            application_name: str = "crm-replica") -> psycopg.Connection:
+def connect(
+    url: str,
+    role: str,
+    *,
+    read_only: bool,
+    autocommit: bool = False,
+    application_name: str = "crm-replica",
+) -> psycopg.Connection:
     """Open a session with identical settings on every side.
 
     ``read_only`` makes every transaction of the session read-only from its start

@@ -42,13 +42,17 @@ class DbtOutcome:
 
     @property
     def failures(self) -> list[NodeResult]:
-        return [r for r in self.results if r.status in ("error", "fail", "runtime error")]
+        return [
+            r for r in self.results if r.status in ("error", "fail", "runtime error")
+        ]
 
     def summary(self) -> str:
-        return (f"PASS={self.count('pass', 'success')} WARN={self.count('warn')} "
-                f"ERROR={self.count('error', 'fail', 'runtime error')} "
-                f"SKIP={self.count('skipped')} NO-OP={self.count('no-op')} "
-                f"TOTAL={len(self.results)}")
+        return (
+            f"PASS={self.count('pass', 'success')} WARN={self.count('warn')} "
+            f"ERROR={self.count('error', 'fail', 'runtime error')} "
+            f"SKIP={self.count('skipped')} NO-OP={self.count('no-op')} "
+            f"TOTAL={len(self.results)}"
+        )
 
 
 def profile_env(replica_url: str, schema: str = "public") -> dict[str, str]:
@@ -79,33 +83,57 @@ def prepare_profiles(project_dir: Path, workdir: Path) -> Path:
     return workdir
 
 
-def dbt_environment(project_dir: Path, workdir: Path, replica_url: str,
-                    schema: str = "public") -> dict[str, str]:
+def dbt_environment(
+    project_dir: Path, workdir: Path, replica_url: str, schema: str = "public"
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(profile_env(replica_url, schema))
     env["DBT_PROFILES_DIR"] = str(prepare_profiles(project_dir, workdir))
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["DBT_LOG_PATH"] = str(workdir / "logs")
+    # Artifacts per work directory: two replicas never share a target/.
+    env["DBT_TARGET_PATH"] = str(workdir / "target")
     return env
 
 
 Listener = Callable[[dict], None]
 
 
-def run_dbt(project_dir: Path, workdir: Path, replica_url: str, args: Sequence[str],
-            *, on_event: Listener | None = None, echo: Callable[[str], None] | None = None,
-            schema: str = "public") -> DbtOutcome:
+def run_dbt(
+    project_dir: Path,
+    workdir: Path,
+    replica_url: str,
+    args: Sequence[str],
+    *,
+    on_event: Listener | None = None,
+    echo: Callable[[str], None] | None = None,
+    schema: str = "public",
+) -> DbtOutcome:
     """Run ``dbt ARGS`` in the project; every log line goes to ``echo`` (or nowhere)
     and every event to ``on_event``."""
     env = dbt_environment(project_dir, workdir, replica_url, schema)
-    results_file = project_dir / "target" / "run_results.json"
+    results_file = workdir / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "dbt.cli.main", *args,
-               "--log-format", "json", "--project-dir", str(project_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "dbt.cli.main",
+        *args,
+        "--log-format",
+        "json",
+        "--project-dir",
+        str(project_dir),
+    ]
     try:
-        proc = subprocess.Popen(command, cwd=project_dir, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                encoding="utf-8")
+        proc = subprocess.Popen(
+            command,
+            cwd=project_dir,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            encoding="utf-8",
+        )
     except OSError as exc:
         raise ReplicaError(f"cannot start dbt: {exc}") from None
     assert proc.stdout is not None
@@ -126,8 +154,9 @@ def run_dbt(project_dir: Path, workdir: Path, replica_url: str, args: Sequence[s
     return DbtOutcome(returncode, _results(results_file), errors)
 
 
-def build(project_dir: Path, workdir: Path, replica_url: str, extra: Sequence[str] = (),
-          **kw) -> DbtOutcome:
+def build(
+    project_dir: Path, workdir: Path, replica_url: str, extra: Sequence[str] = (), **kw
+) -> DbtOutcome:
     """``dbt build``; raises DbtFailed when a node errors or a test fails."""
     outcome = run_dbt(project_dir, workdir, replica_url, ["build", *extra], **kw)
     if outcome.returncode != 0:
@@ -137,7 +166,9 @@ def build(project_dir: Path, workdir: Path, replica_url: str, extra: Sequence[st
             detail = f": {failed}" + (f" and {more} more" if more > 0 else "")
         else:
             detail = f": {_one_line(outcome.errors)}"
-        raise DbtFailed(f"dbt build failed{detail} (log: {workdir / 'logs' / 'dbt.log'})")
+        raise DbtFailed(
+            f"dbt build failed{detail} (log: {workdir / 'logs' / 'dbt.log'})"
+        )
     return outcome
 
 
@@ -165,5 +196,24 @@ def _results(path: Path) -> list[NodeResult]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return []
-    return [NodeResult(r["unique_id"], r["status"], redact(r.get("message") or ""))
-            for r in data.get("results", [])]
+    return [
+        NodeResult(r["unique_id"], r["status"], redact(r.get("message") or ""))
+        for r in data.get("results", [])
+    ]
+
+
+def lint(
+    project_dir: Path,
+    workdir: Path,
+    replica_url: str,
+    paths: Sequence[str] = ("models",),
+    fix: bool = False,
+) -> int:
+    """Run sqlfluff (dbt templater, which compiles against the replica) on ``paths``;
+    its output goes straight to the terminal. Returns sqlfluff's exit code."""
+    env = dbt_environment(project_dir, workdir, replica_url)
+    command = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint", *paths]
+    try:
+        return subprocess.run(command, cwd=project_dir, env=env).returncode
+    except OSError as exc:
+        raise ReplicaError(f"cannot start sqlfluff: {exc}") from None

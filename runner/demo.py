@@ -25,8 +25,9 @@ def _exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
 
 
-def ensure_master(url: str, seed: int, scale: int,
-                  on_rows: Callable[[int], None] | None = None) -> str:
+def ensure_master(
+    url: str, seed: int, scale: int, on_rows: Callable[[int], None] | None = None
+) -> str:
     """Create the synthetic master at ``url`` unless the same one is there.
 
     Returns "created" or "reused".
@@ -45,24 +46,35 @@ def ensure_master(url: str, seed: int, scale: int,
         with conn.transaction():
             for name in _DROP_ORDER:
                 kind = "view" if name in DASHBOARD_VIEWS else "table"
-                conn.execute(sql.SQL(f"drop {kind} if exists {{}}").format(
-                    sql.Identifier("public", name)))
+                conn.execute(
+                    sql.SQL(f"drop {kind} if exists {{}}").format(
+                        sql.Identifier("public", name)
+                    )
+                )
             conn.execute("drop schema if exists synthetic cascade")
         rows = synthetic.master_rows(seed=seed, scale=scale)
         synthetic.create_master(conn, rows, on_rows)
         with conn.transaction():
             conn.execute("create schema synthetic")
-            conn.execute(f"create table {MARKER} (seed integer, scale integer,"
-                         " generated_at timestamptz default now())")
-            conn.execute(f"insert into {MARKER} (seed, scale) values (%s, %s)",
-                         (seed, scale))
+            conn.execute(
+                f"create table {MARKER} (seed integer, scale integer,"
+                " generated_at timestamptz default now())"
+            )
+            conn.execute(
+                f"insert into {MARKER} (seed, scale) values (%s, %s)", (seed, scale)
+            )
     return "created"
 
 
 def expected_rows(scale: int) -> int:
     """Rows the synthetic master holds at ``scale``, for progress bars."""
-    return sum(c * (scale if t in synthetic.VOLUME_TABLES else 1)
-               for t, c in synthetic.BASE_COUNTS.items()) + 300
+    return (
+        sum(
+            c * (scale if t in synthetic.VOLUME_TABLES else 1)
+            for t, c in synthetic.BASE_COUNTS.items()
+        )
+        + 300
+    )
 
 
 def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
@@ -73,18 +85,29 @@ def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
     """
     with connect(replica_url, "replica", read_only=False) as replica:
         fresh = not any(
-            replica.execute("select to_regnamespace(%s) is not null or"
-                            " to_regclass(%s) is not null", (schema, table)).fetchone()[0]
-            for schema, table in (("replica_meta", "public.leads"),
-                                  ("local_archive", "public.clients"))
+            replica.execute(
+                "select to_regnamespace(%s) is not null or to_regclass(%s) is not null",
+                (schema, table),
+            ).fetchone()[0]
+            for schema, table in (
+                ("replica_meta", "public.leads"),
+                ("local_archive", "public.clients"),
+            )
         )
         replica.rollback()
         if not fresh:
             return False
         with connect(master_url, "master", read_only=True) as master:
-            ids = {t: [r[0] for r in master.execute(
-                sql.SQL("select id from {} order by id").format(
-                    sql.Identifier("public", t))).fetchall()]
-                   for t in ("clients", "projects", "leads")}
+            ids = {
+                t: [
+                    r[0]
+                    for r in master.execute(
+                        sql.SQL("select id from {} order by id").format(
+                            sql.Identifier("public", t)
+                        )
+                    ).fetchall()
+                ]
+                for t in ("clients", "projects", "leads")
+            }
         synthetic.create_local(replica, synthetic.local_rows(ids, seed))
     return True

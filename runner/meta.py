@@ -54,7 +54,9 @@ class TableLoad:
     def matches(self) -> bool:
         """Counts equal, and checksums too where master's could be taken."""
         return self.master_rows == self.replica_rows and self.master_checksum in (
-            None, self.replica_checksum)
+            None,
+            self.replica_checksum,
+        )
 
 
 def _q(text: str) -> sql.Composed:
@@ -70,53 +72,86 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 def try_lock_runs(conn: psycopg.Connection) -> bool:
     """Take the session-level run lock; False when another run holds it."""
-    return bool(conn.execute("select pg_try_advisory_lock(%s)",
-                             (RUN_LOCK_KEY,)).fetchone()[0])
+    return bool(
+        conn.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[0]
+    )
 
 
 def start_run(conn: psycopg.Connection, mode: str, master: str, landing: str) -> int:
     with conn.transaction():
         row = conn.execute(
-            _q("insert into {schema}.runs (mode, status, master, landing_schema)"
-               " values (%s, 'running', %s, %s) returning run_id"),
+            _q(
+                "insert into {schema}.runs (mode, status, master, landing_schema)"
+                " values (%s, 'running', %s, %s) returning run_id"
+            ),
             (mode, master, landing),
         ).fetchone()
     return int(row[0])
 
 
-def finish_run(conn: psycopg.Connection, run_id: int, *, master_version: str,
-               snapshot_at: datetime, loads: list[TableLoad]) -> None:
+def finish_run(
+    conn: psycopg.Connection,
+    run_id: int,
+    *,
+    master_version: str,
+    snapshot_at: datetime,
+    loads: list[TableLoad],
+) -> None:
     """Record a succeeded run (inside the caller's load transaction)."""
     conn.execute(
-        _q("update {schema}.runs set status = 'succeeded', finished_at ="
-           " clock_timestamp(), snapshot_at = %s, master_version = %s"
-           " where run_id = %s"),
+        _q(
+            "update {schema}.runs set status = 'succeeded', finished_at ="
+            " clock_timestamp(), snapshot_at = %s, master_version = %s"
+            " where run_id = %s"
+        ),
         (snapshot_at, master_version, run_id),
     )
     with conn.cursor() as cur:
         cur.executemany(
-            _q("insert into {schema}.table_loads values (%s, %s, %s, %s, %s, %s, %s, %s)"),
-            [(run_id, t.table_name, t.master_rows, t.master_checksum, t.replica_rows,
-              t.replica_checksum, t.bytes, t.seconds) for t in loads],
+            _q(
+                "insert into {schema}.table_loads"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s)"
+            ),
+            [
+                (
+                    run_id,
+                    t.table_name,
+                    t.master_rows,
+                    t.master_checksum,
+                    t.replica_rows,
+                    t.replica_checksum,
+                    t.bytes,
+                    t.seconds,
+                )
+                for t in loads
+            ],
         )
 
 
 def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
     with conn.transaction():
         conn.execute(
-            _q("update {schema}.runs set status = 'failed', finished_at ="
-               " clock_timestamp(), error = %s where run_id = %s"),
+            _q(
+                "update {schema}.runs set status = 'failed', finished_at ="
+                " clock_timestamp(), error = %s where run_id = %s"
+            ),
             (error, run_id),
         )
 
 
 def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
     """The table loads of the latest succeeded run (empty before the first)."""
-    rows = conn.execute(_q(
-        "select table_name, master_rows, master_checksum, replica_rows,"
-        " replica_checksum, bytes, seconds from {schema}.table_loads"
-        " where run_id = (select max(run_id) from {schema}.runs"
-        " where status = 'succeeded') order by table_name"
-    )).fetchall()
-    return [TableLoad(r[0], r[1], None if r[2] is None else int(r[2]), r[3], int(r[4]),
-                      r[5], r[6]) for r in rows]
+    rows = conn.execute(
+        _q(
+            "select table_name, master_rows, master_checksum, replica_rows,"
+            " replica_checksum, bytes, seconds from {schema}.table_loads"
+            " where run_id = (select max(run_id) from {schema}.runs"
+            " where status = 'succeeded') order by table_name"
+        )
+    ).fetchall()
+    return [
+        TableLoad(
+            r[0], r[1], None if r[2] is None else int(r[2]), r[3], int(r[4]), r[5], r[6]
+        )
+        for r in rows
+    ]

@@ -39,17 +39,29 @@ class Place:
 
 
 @contextmanager
-def resolve(project_dir: Path | None, workdir: Path | None, master_url: str | None,
-            replica_url: str | None, *, need_master: bool = True,
-            need_replica: bool = True) -> Iterator[Place]:
+def resolve(
+    project_dir: Path | None,
+    workdir: Path | None,
+    master_url: str | None,
+    replica_url: str | None,
+    *,
+    need_master: bool = True,
+    need_replica: bool = True,
+) -> Iterator[Place]:
     """Fill in what was not given: URLs from the environment, else embedded clusters
     (started for the block and stopped after it)."""
-    project = (project_dir.resolve() if project_dir else find_project_dir())
+    project = project_dir.resolve() if project_dir else find_project_dir()
     work = (workdir or project / ".replica").resolve()
     master_url = master_url or os.environ.get(MASTER_ENV) or None
     replica_url = replica_url or os.environ.get(REPLICA_ENV) or None
     start_master = need_master and not master_url
     start_replica = need_replica and not replica_url
     with embedded_urls(work, start_master, start_replica) as (e_master, e_replica):
-        yield Place(project, work, master_url or e_master, replica_url or e_replica,
-                    start_master, start_replica)
+        yield Place(
+            project,
+            work,
+            master_url or e_master,
+            replica_url or e_replica,
+            start_master,
+            start_replica,
+        )

@@ -11,14 +11,20 @@ from runner.extract_load import RunResult
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table: text left-aligned, numbers right-aligned."""
     cells = [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
-    numeric = [bool(rows) and all(isinstance(r[i], int | float) for r in rows)
-               for i in range(len(headers))]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+        for i, h in enumerate(headers)
+    ]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) for r in rows)
+        for i in range(len(headers))
+    ]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
     out += [line(r) for r in cells]
@@ -38,23 +44,40 @@ def _fmt(value: object) -> str:
 def load_table(result: RunResult) -> str:
     return table(
         ["table", "master rows", "replica rows", "checksum", "MB", "seconds"],
-        [(t.table_name, t.master_rows, t.replica_rows,
-          "match" if t.matches else "DIFFERS", t.bytes / 1e6, t.seconds)
-         for t in result.loads],
+        [
+            (
+                t.table_name,
+                t.master_rows,
+                t.replica_rows,
+                "match" if t.matches else "DIFFERS",
+                t.bytes / 1e6,
+                t.seconds,
+            )
+            for t in result.loads
+        ],
     )
 
 
 def load_json(result: RunResult) -> str:
-    return json.dumps({
-        "run_id": result.run_id,
-        "snapshot_at": result.snapshot_at.isoformat(),
-        "ok": result.ok,
-        "schema_changes": result.schema_changes,
-        "tables": [
-            {"table": t.table_name, "master_rows": t.master_rows,
-             "replica_rows": t.replica_rows, "master_checksum": str(t.master_checksum),
-             "replica_checksum": str(t.replica_checksum), "matches": t.matches,
-             "bytes": t.bytes, "seconds": round(t.seconds, 3)}
-            for t in result.loads
-        ],
-    }, indent=2)
+    return json.dumps(
+        {
+            "run_id": result.run_id,
+            "snapshot_at": result.snapshot_at.isoformat(),
+            "ok": result.ok,
+            "schema_changes": result.schema_changes,
+            "tables": [
+                {
+                    "table": t.table_name,
+                    "master_rows": t.master_rows,
+                    "replica_rows": t.replica_rows,
+                    "master_checksum": str(t.master_checksum),
+                    "replica_checksum": str(t.replica_checksum),
+                    "matches": t.matches,
+                    "bytes": t.bytes,
+                    "seconds": round(t.seconds, 3),
+                }
+                for t in result.loads
+            ],
+        },
+        indent=2,
+    )

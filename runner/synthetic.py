@@ -1,4 +1,4 @@
-"""A deterministic synthetic master (and the replica's local tables) per MASTER_SCHEMA.md.
+"""A deterministic synthetic master and replica-local tables, per MASTER_SCHEMA.md.
 
 The same seed gives the same rows; only timestamps move with the anchor time
 (``now`` by default) because the master's dashboards count "today" and "this week".
@@ -43,7 +43,12 @@ LOCAL_OVERLAP = {"clients": 1, "projects": 2, "leads": 5}
 BUSINESS_NUMBER = "+972535550100"
 BUSINESS_NUMBER_ID = "109876543210987"
 BANT_OF_LEADS = ["no_bant"] * 8 + ["need_qualified"] * 2 + ["partially_qualified"]
-STATUS_OF_LEADS = ["new"] * 7 + ["awareness", "interest", "consideration", "unqualified"]
+STATUS_OF_LEADS = ["new"] * 7 + [
+    "awareness",
+    "interest",
+    "consideration",
+    "unqualified",
+]
 STATES = ["new_lead", "contacted", "information_gathering", "demo_scheduled"]
 SCENARIOS = ("load_test", "rate_limit_test", "basic_message_flow")
 HEBREW = (
@@ -61,8 +66,18 @@ HEBREW = (
     "אשמח לקבל פרטים נוספים",
 )
 NAMES = (
-    "דוד כהן", "שרה לוי", "יוסי מזרחי", "מיכל פרץ", "אבי ביטון", "רונית אזולאי",
-    "משה דהן", "נועה אברהם", "איתי פרידמן", "תמר שפירא", "עומר גבאי", "ליאת כץ",
+    "דוד כהן",
+    "שרה לוי",
+    "יוסי מזרחי",
+    "מיכל פרץ",
+    "אבי ביטון",
+    "רונית אזולאי",
+    "משה דהן",
+    "נועה אברהם",
+    "איתי פרידמן",
+    "תמר שפירא",
+    "עומר גבאי",
+    "ליאת כץ",
 )
 
 
@@ -106,17 +121,32 @@ def _clients(g: _Gen) -> list[tuple]:
     rows = []
     for i, name in enumerate(("נדל״ן הצפון", "Acme Realty")):
         created = g.past(60)
-        rows.append((
-            g.uuid(), name, f"Client {i + 1} of the CRM", "ACTIVE", created, created,
-            json.dumps({
-                "email": f"office{i + 1}@example.com",
-                "phone": g.phone(),
-                "address": {"street": "הרצל 1", "city": "תל אביב", "zip": "6100000",
-                            "country": "IL"},
-                "primary_contact_name": NAMES[i],
-            }, ensure_ascii=False),
-            BUSINESS_NUMBER_ID, BUSINESS_NUMBER,
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                name,
+                f"Client {i + 1} of the CRM",
+                "ACTIVE",
+                created,
+                created,
+                json.dumps(
+                    {
+                        "email": f"office{i + 1}@example.com",
+                        "phone": g.phone(),
+                        "address": {
+                            "street": "הרצל 1",
+                            "city": "תל אביב",
+                            "zip": "6100000",
+                            "country": "IL",
+                        },
+                        "primary_contact_name": NAMES[i],
+                    },
+                    ensure_ascii=False,
+                ),
+                BUSINESS_NUMBER_ID,
+                BUSINESS_NUMBER,
+            )
+        )
     return rows
 
 
@@ -124,11 +154,19 @@ def _projects(g: _Gen, clients: list[tuple]) -> list[tuple]:
     rows = []
     for i, client in enumerate(clients):
         created = g.past(50)
-        rows.append((
-            g.uuid(), f"פרויקט {i + 1}", "מגדלי מגורים", client[0], "active",
-            json.dumps({"language": "he", "auto_reply": True}), created, created,
-            json.dumps({"source": "whatsapp"}),
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                f"פרויקט {i + 1}",
+                "מגדלי מגורים",
+                client[0],
+                "active",
+                json.dumps({"language": "he", "auto_reply": True}),
+                created,
+                created,
+                json.dumps({"source": "whatsapp"}),
+            )
+        )
     return rows
 
 
@@ -145,74 +183,151 @@ def _leads(g: _Gen, clients: list[tuple], projects: list[tuple]) -> list[tuple]:
         project = projects[i % len(projects)]
         first = created + timedelta(minutes=g.rng.randint(1, 30))
         last = min(first + timedelta(hours=g.rng.randint(1, 200)), g.now)
-        rows.append((
-            g.uuid(), NAMES[i], f"lead{i + 1}@example.com", g.phone(), STATUS_OF_LEADS[i],
-            created, last, project[3], project[0], g.rng.choice(STATES), BANT_OF_LEADS[i],
-            json.dumps({"state_reason": "auto"}), json.dumps({"source": "whatsapp",
-                                                              "language": "he"}),
-            g.rng.choice(("lead", "agent", "system")), first, last, g.rng.randint(1, 40),
-            g.now + timedelta(days=g.rng.randint(1, 5)), g.rng.randint(0, 3),
-            g.rng.random() < 0.2, last,
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                NAMES[i],
+                f"lead{i + 1}@example.com",
+                g.phone(),
+                STATUS_OF_LEADS[i],
+                created,
+                last,
+                project[3],
+                project[0],
+                g.rng.choice(STATES),
+                BANT_OF_LEADS[i],
+                json.dumps({"state_reason": "auto"}),
+                json.dumps({"source": "whatsapp", "language": "he"}),
+                g.rng.choice(("lead", "agent", "system")),
+                first,
+                last,
+                g.rng.randint(1, 40),
+                g.now + timedelta(days=g.rng.randint(1, 5)),
+                g.rng.randint(0, 3),
+                g.rng.random() < 0.2,
+                last,
+            )
+        )
     return rows
 
 
 def _payload_inbound(wamid: str, frm: str, name: str, body: str, epoch: int) -> str:
     digits = frm.lstrip("+")
-    return json.dumps({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": BUSINESS_NUMBER.lstrip("+"),
-                                 "phone_number_id": BUSINESS_NUMBER_ID},
-                    "contacts": [{"profile": {"name": name}, "wa_id": digits}],
-                    "messages": [{"from": digits, "id": wamid, "timestamp": str(epoch),
-                                  "type": "text", "text": {"body": body}}],
-                },
-            }],
-        }],
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": BUSINESS_NUMBER.lstrip("+"),
+                                    "phone_number_id": BUSINESS_NUMBER_ID,
+                                },
+                                "contacts": [
+                                    {"profile": {"name": name}, "wa_id": digits}
+                                ],
+                                "messages": [
+                                    {
+                                        "from": digits,
+                                        "id": wamid,
+                                        "timestamp": str(epoch),
+                                        "type": "text",
+                                        "text": {"body": body},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        },
+        ensure_ascii=False,
+    )
 
 
 def _payload_outbound(wamid: str, to: str) -> str:
     digits = to.lstrip("+")
-    return json.dumps({
-        "messaging_product": "whatsapp",
-        "contacts": [{"input": digits, "wa_id": digits}],
-        "messages": [{"id": wamid}],
-    })
+    return json.dumps(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": digits, "wa_id": digits}],
+            "messages": [{"id": wamid}],
+        }
+    )
 
 
 def _messages(g: _Gen, leads: list[tuple], n: int) -> tuple[list[tuple], dict]:
     """whatsapp_messages; also returns each lead's real messages for linking."""
     rows: list[tuple] = []
-    by_lead: dict[uuid.UUID, list[tuple[str, datetime]]] = {lead[0]: [] for lead in leads}
+    by_lead: dict[uuid.UUID, list[tuple[str, datetime]]] = {
+        lead[0]: [] for lead in leads
+    }
     n_real = n // 6
     for i in range(n):
         at = g.past(21)
         if i % 6 != 0 or i // 6 >= n_real:
-            rows.append((
-                g.uuid(), g.phone(), g.text(), None, "{}", g.rng.random() < 0.5,
-                BUSINESS_NUMBER_ID, BUSINESS_NUMBER, at, True,
-                f"session-{g.rng.randrange(40):03d}", g.rng.choice(SCENARIOS), at,
-            ))
+            rows.append(
+                (
+                    g.uuid(),
+                    g.phone(),
+                    g.text(),
+                    None,
+                    "{}",
+                    g.rng.random() < 0.5,
+                    BUSINESS_NUMBER_ID,
+                    BUSINESS_NUMBER,
+                    at,
+                    True,
+                    f"session-{g.rng.randrange(40):03d}",
+                    g.rng.choice(SCENARIOS),
+                    at,
+                )
+            )
             continue
         wamid = g.wamid()
         body = g.text()
         lead = g.rng.choice(leads) if g.rng.random() < 0.75 else None
         other = lead[3] if lead else g.phone()
         if g.rng.random() < 0.6:  # inbound: the lead writes to the business
-            payload = _payload_inbound(wamid, other, lead[1] if lead else "Unknown", body,
-                                       int(at.timestamp()))
-            row = (g.uuid(), other, body, wamid, payload, True, BUSINESS_NUMBER_ID,
-                   BUSINESS_NUMBER, at, False, None, None, at)
+            payload = _payload_inbound(
+                wamid, other, lead[1] if lead else "Unknown", body, int(at.timestamp())
+            )
+            row = (
+                g.uuid(),
+                other,
+                body,
+                wamid,
+                payload,
+                True,
+                BUSINESS_NUMBER_ID,
+                BUSINESS_NUMBER,
+                at,
+                False,
+                None,
+                None,
+                at,
+            )
         else:  # outbound: the agent answers the lead
-            row = (g.uuid(), BUSINESS_NUMBER, body, wamid, _payload_outbound(wamid, other),
-                   False, other.lstrip("+"), other, at, False, None, None, at)
+            row = (
+                g.uuid(),
+                BUSINESS_NUMBER,
+                body,
+                wamid,
+                _payload_outbound(wamid, other),
+                False,
+                other.lstrip("+"),
+                other,
+                at,
+                False,
+                None,
+                None,
+                at,
+            )
         rows.append(row)
         if lead:
             by_lead[lead[0]].append((wamid, at))
@@ -231,16 +346,24 @@ def _conversations(g: _Gen, leads: list[tuple], by_lead: dict, n: int) -> list[t
         epoch = int(at.timestamp())
         suffix = epoch * 1000 + g.rng.randrange(1000) if g.rng.random() < 0.5 else epoch
         incoming = g.rng.random() < 0.55
-        rows.append((
-            g.uuid(), lead[0], g.text(), at,
-            json.dumps({"channel": "whatsapp", "lang": "he"}), f"{wamid}.{suffix}",
-            "incoming" if incoming else "outgoing",
-            g.rng.choice(("received", "processed")) if incoming
-            else g.rng.choice(("sent", "delivered", "read")),
-            at, at + timedelta(seconds=g.rng.randint(0, 600)),
-            json.dumps({"mode": g.rng.choice(("strict", "lenient"))}),
-            json.dumps({"turn": g.rng.randint(1, 30)}),
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                lead[0],
+                g.text(),
+                at,
+                json.dumps({"channel": "whatsapp", "lang": "he"}),
+                f"{wamid}.{suffix}",
+                "incoming" if incoming else "outgoing",
+                g.rng.choice(("received", "processed"))
+                if incoming
+                else g.rng.choice(("sent", "delivered", "read")),
+                at,
+                at + timedelta(seconds=g.rng.randint(0, 600)),
+                json.dumps({"mode": g.rng.choice(("strict", "lenient"))}),
+                json.dumps({"turn": g.rng.randint(1, 30)}),
+            )
+        )
     return rows
 
 
@@ -250,17 +373,28 @@ def _agent_logs(g: _Gen, leads: list[tuple], convs: list[tuple], n: int) -> list
         conv = g.rng.choice(convs)
         lead = next(lead for lead in leads if lead[0] == conv[1])
         at = conv[3] + timedelta(seconds=g.rng.randint(1, 120))
-        rows.append((
-            g.uuid(), lead[0], at,
-            json.dumps({"message": conv[2], "history_len": g.rng.randint(0, 20)},
-                       ensure_ascii=False),
-            json.dumps({"reply": g.text(), "tokens": g.rng.randint(50, 900)},
-                       ensure_ascii=False),
-            lead[9], lead[4], lead[10],
-            json.dumps({"need": g.rng.random() < 0.3, "budget": None}),
-            g.rng.choice(("reply", "schedule_follow_up", "escalate", "none")),
-            at, conv[0] if g.rng.random() < 0.8 else None,
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                lead[0],
+                at,
+                json.dumps(
+                    {"message": conv[2], "history_len": g.rng.randint(0, 20)},
+                    ensure_ascii=False,
+                ),
+                json.dumps(
+                    {"reply": g.text(), "tokens": g.rng.randint(50, 900)},
+                    ensure_ascii=False,
+                ),
+                lead[9],
+                lead[4],
+                lead[10],
+                json.dumps({"need": g.rng.random() < 0.3, "budget": None}),
+                g.rng.choice(("reply", "schedule_follow_up", "escalate", "none")),
+                at,
+                conv[0] if g.rng.random() < 0.8 else None,
+            )
+        )
     return rows
 
 
@@ -268,11 +402,18 @@ def _audit(g: _Gen, convs: list[tuple], n: int) -> list[tuple]:
     rows = []
     for _ in range(n):
         conv = g.rng.choice(convs)
-        rows.append((
-            g.uuid(), conv[0], "status_change", "received", conv[7],
-            g.rng.choice(("strict", "lenient")), json.dumps({"by": "validator"}),
-            conv[3] + timedelta(seconds=g.rng.randint(1, 60)),
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                conv[0],
+                "status_change",
+                "received",
+                conv[7],
+                g.rng.choice(("strict", "lenient")),
+                json.dumps({"by": "validator"}),
+                conv[3] + timedelta(seconds=g.rng.randint(1, 60)),
+            )
+        )
     return rows
 
 
@@ -283,11 +424,20 @@ def _status_history(g: _Gen, leads: list[tuple], n: int) -> list[tuple]:
         kind = g.rng.choice(("bant", "state", "status"))
         status = {"bant": lead[10], "state": lead[9], "status": lead[4]}[kind]
         at = g.past(21)
-        rows.append((
-            g.uuid(), lead[0], kind, status, g.rng.choice((None, "new", "no_bant")),
-            "agent decision", json.dumps({"confidence": round(g.rng.random(), 3)}),
-            at, g.rng.choice(("agent", "system", "human")), at,
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                lead[0],
+                kind,
+                status,
+                g.rng.choice((None, "new", "no_bant")),
+                "agent decision",
+                json.dumps({"confidence": round(g.rng.random(), 3)}),
+                at,
+                g.rng.choice(("agent", "system", "human")),
+                at,
+            )
+        )
     return rows
 
 
@@ -295,15 +445,23 @@ def _queue(g: _Gen, messages: list[tuple]) -> list[tuple]:
     rows = []
     for msg in messages[:300]:
         created = g.past(2)
-        status = g.rng.choices(("processed", "queued", "failed", "processing"),
-                               (80, 8, 7, 5))[0]
+        status = g.rng.choices(
+            ("processed", "queued", "failed", "processing"), (80, 8, 7, 5)
+        )[0]
         started = created + timedelta(seconds=g.rng.uniform(0.1, 30))
         done = started + timedelta(seconds=g.rng.uniform(0.5, 8))
-        rows.append((
-            g.uuid(), msg[0], status, g.rng.randint(1, 5), g.rng.randint(0, 3), created,
-            None if status == "queued" else started,
-            done if status in ("processed", "failed") else None,
-        ))
+        rows.append(
+            (
+                g.uuid(),
+                msg[0],
+                status,
+                g.rng.randint(1, 5),
+                g.rng.randint(0, 3),
+                created,
+                None if status == "queued" else started,
+                done if status in ("processed", "failed") else None,
+            )
+        )
     return rows
 
 
@@ -325,8 +483,9 @@ def master_rows(seed: int = 42, scale: int = 1, now: datetime | None = None) -> 
         "leads": leads,
         "whatsapp_messages": messages,
         "conversations": convs,
-        "agent_interaction_logs": _agent_logs(g, leads, convs,
-                                              n["agent_interaction_logs"]),
+        "agent_interaction_logs": _agent_logs(
+            g, leads, convs, n["agent_interaction_logs"]
+        ),
         "conversation_audit_log": _audit(g, convs, n["conversation_audit_log"]),
         "lead_status_history": _status_history(g, leads, n["lead_status_history"]),
         "message_queue": _queue(g, messages),
@@ -343,18 +502,34 @@ def local_rows(master_ids: dict[str, list], seed: int = 42) -> Rows:
     g = _Gen(seed + 1, datetime.now(UTC))
 
     def ids(table: str) -> list:
-        overlap = master_ids.get(table, [])[:LOCAL_OVERLAP[table]]
+        overlap = master_ids.get(table, [])[: LOCAL_OVERLAP[table]]
         return overlap + [g.uuid() for _ in range(LOCAL_COUNTS[table] - len(overlap))]
 
-    clients = [(cid, f"לקוח מקומי {i + 1}", "ACTIVE", g.past(400))
-               for i, cid in enumerate(ids("clients"))]
-    projects = [(pid, f"Local project {i + 1}", clients[i % len(clients)][0],
-                 g.rng.choice(("active", "paused")), g.past(300))
-                for i, pid in enumerate(ids("projects"))]
-    leads = [(lid, f"ליד מקומי {i + 1}", g.phone(),
-              g.rng.choice(("new", "cold", "warm", "lost")),
-              projects[i % len(projects)][0], g.past(200))
-             for i, lid in enumerate(ids("leads"))]
+    clients = [
+        (cid, f"לקוח מקומי {i + 1}", "ACTIVE", g.past(400))
+        for i, cid in enumerate(ids("clients"))
+    ]
+    projects = [
+        (
+            pid,
+            f"Local project {i + 1}",
+            clients[i % len(clients)][0],
+            g.rng.choice(("active", "paused")),
+            g.past(300),
+        )
+        for i, pid in enumerate(ids("projects"))
+    ]
+    leads = [
+        (
+            lid,
+            f"ליד מקומי {i + 1}",
+            g.phone(),
+            g.rng.choice(("new", "cold", "warm", "lost")),
+            projects[i % len(projects)][0],
+            g.past(200),
+        )
+        for i, lid in enumerate(ids("leads"))
+    ]
     return Rows({"clients": clients, "projects": projects, "leads": leads})
 
 
@@ -362,11 +537,18 @@ def _sql(name: str) -> str:
     return resources.files("runner").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def _copy_rows(conn: psycopg.Connection, table: str, rows: list[tuple],
-               on_rows: Callable[[int], None] | None = None) -> None:
-    with conn.cursor() as cur, cur.copy(
-        psycopg.sql.SQL("copy {} from stdin").format(psycopg.sql.Identifier(table))
-    ) as copy:
+def _copy_rows(
+    conn: psycopg.Connection,
+    table: str,
+    rows: list[tuple],
+    on_rows: Callable[[int], None] | None = None,
+) -> None:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            psycopg.sql.SQL("copy {} from stdin").format(psycopg.sql.Identifier(table))
+        ) as copy,
+    ):
         for chunk in _chunks(rows, 5000):
             for row in chunk:
                 copy.write_row(row)
@@ -376,11 +558,12 @@ def _copy_rows(conn: psycopg.Connection, table: str, rows: list[tuple],
 
 def _chunks(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]
 
 
-def create_master(conn: psycopg.Connection, rows: Rows,
-                  on_rows: Callable[[int], None] | None = None) -> None:
+def create_master(
+    conn: psycopg.Connection, rows: Rows, on_rows: Callable[[int], None] | None = None
+) -> None:
     """Create master's schema and load ``rows`` (the connection must be writable:
     this is for the synthetic master only)."""
     with conn.transaction():

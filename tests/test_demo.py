@@ -1,0 +1,53 @@
+"""`replica demo` end to end on fresh embedded clusters, twice, leaving nothing up."""
+
+from __future__ import annotations
+
+import psutil
+from conftest import run_cli
+
+
+def postgres_under(path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and str(path) in cmdline:
+            found.append(proc)
+    return found
+
+
+def test_demo_twice_and_no_server_left(tmp_path):
+    first = run_cli(["demo"], tmp_path)
+    assert first.exit_code == 0, first.output
+    assert "synthetic master created" in first.output
+    for table, count in (
+        ("conversations", "499"),
+        ("whatsapp_messages", "1,296"),
+        ("leads", "11"),
+        ("agent_interaction_logs", "191"),
+        ("conversation_audit_log", "14"),
+        ("lead_status_history", "138"),
+    ):
+        line = next(
+            ln for ln in first.output.splitlines() if ln.startswith(table + " ")
+        )
+        assert line.split()[1:] == [count, count, "match"], line
+    assert "ERROR=0" in first.output and "WARN=0" in first.output
+    assert not postgres_under(tmp_path)
+
+    second = run_cli(["demo"], tmp_path)
+    assert second.exit_code == 0, second.output
+    assert "synthetic master reused" in second.output
+    assert "run 2," in second.output
+    assert not postgres_under(tmp_path)
+
+
+def test_demo_refuses_a_database_with_foreign_crm_tables(clusters, tmp_path):
+    import psycopg
+    from conftest import new_database
+
+    target = new_database(clusters["master"], "foreign")
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("create table leads (id uuid primary key)")
+    result = run_cli(["demo", "--master-url", target], tmp_path)
+    assert result.exit_code == 1
+    assert "refusing to write the synthetic master" in result.output
