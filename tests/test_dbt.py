@@ -21,13 +21,16 @@ def test_build_passes_every_test(synced):
 
 
 def test_dashboards_match_master_views(synced):
+    kpis = (
+        "total_leads, qualified_leads, fully_qualified_leads, avg_lead_score,"
+        " new_leads, leads_today, leads_this_week, conversion_rate"
+    )
     query = {
-        "dashboard_bant_distribution": "select bant_status, lead_count, percentage from {} order by 1",
-        "dashboard_lead_funnel": "select stage_name, lead_count, conversion_rate, stage_order from {}"
-        " order by stage_order",
-        "dashboard_business_kpis": "select total_leads, qualified_leads, fully_qualified_leads,"
-        " avg_lead_score, new_leads, leads_today, leads_this_week,"
-        " conversion_rate from {}",
+        "dashboard_bant_distribution": "select bant_status, lead_count, percentage"
+        " from {} order by 1",
+        "dashboard_lead_funnel": "select stage_name, lead_count, conversion_rate,"
+        " stage_order from {} order by stage_order",
+        "dashboard_business_kpis": f"select {kpis} from {{}}",
     }
     with (
         psycopg.connect(synced["master"]) as m,
