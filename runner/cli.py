@@ -152,6 +152,22 @@ def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.Dbt
             bar[0].render_finish()
 
 
+tables_option = click.option(
+    "--tables",
+    "table_list",
+    metavar="A,B",
+    help="Comma-separated master tables to copy. Default: the CRM's eight tables "
+    "and four dashboards.",
+)
+
+
+def _tables(table_list: str | None) -> tuple[str, ...]:
+    tables = parse_table_list(table_list) if table_list is not None else DEFAULT_TABLES
+    if not tables:
+        raise click.BadParameter("name at least one table", param_hint="--tables")
+    return tables
+
+
 @cli.command()
 @place_options
 @click.option(
@@ -213,13 +229,7 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
 
 @cli.command("extract-load")
 @place_options
-@click.option(
-    "--tables",
-    "table_list",
-    metavar="A,B",
-    help="Comma-separated master "
-    "tables to copy. Default: the CRM's eight tables and four dashboards.",
-)
+@tables_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def extract_load_command(
     master_url, replica_url, workdir, project_dir, table_list, as_json
@@ -233,9 +243,7 @@ def extract_load_command(
     Example:
         replica extract-load --tables leads,conversations --json
     """
-    tables = parse_table_list(table_list) if table_list else DEFAULT_TABLES
-    if not tables:
-        raise click.BadParameter("name at least one table", param_hint="--tables")
+    tables = _tables(table_list)
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         if not as_json:
             _where(place)
@@ -266,13 +274,7 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
 
 @cli.command()
 @place_options
-@click.option(
-    "--tables",
-    "table_list",
-    metavar="A,B",
-    help="Comma-separated master "
-    "tables to copy. Default: the CRM's eight tables and four dashboards.",
-)
+@tables_option
 def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
     """Extract-load, then dbt build: bring the replica up to date with master.
 
@@ -283,7 +285,7 @@ def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
         MASTER_DATABASE_URL=postgresql://reader@db.example.com/postgres \\
         REPLICA_DATABASE_URL=postgresql://localhost/crm replica sync
     """
-    tables = parse_table_list(table_list) if table_list else DEFAULT_TABLES
+    tables = _tables(table_list)
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
         result = _load(place, tables)

@@ -72,33 +72,16 @@ def test_unreachable_server_is_one_line_without_the_password(tmp_path):
     assert "s3cret-pw" not in result.output
 
 
+def load(master: str, replica: str, tables: str, workdir, *extra: str):
+    args = ["extract-load", "--master-url", master, "--replica-url", replica]
+    return run_cli([*args, "--tables", tables, *extra], workdir)
+
+
 def test_unknown_table_is_one_line_and_loses_nothing(master_url, clusters, tmp_path):
     replica = new_database(clusters["replica"], "unknown")
-    ok = run_cli(
-        [
-            "extract-load",
-            "--master-url",
-            master_url,
-            "--replica-url",
-            replica,
-            "--tables",
-            "leads",
-        ],
-        tmp_path,
-    )
+    ok = load(master_url, replica, "leads", tmp_path)
     assert ok.exit_code == 0, ok.output
-    bad = run_cli(
-        [
-            "extract-load",
-            "--master-url",
-            master_url,
-            "--replica-url",
-            replica,
-            "--tables",
-            "leads,nope",
-        ],
-        tmp_path,
-    )
+    bad = load(master_url, replica, "leads,nope", tmp_path)
     assert_one_line_error(bad, "public.nope not found on the master")
     with psycopg.connect(replica) as conn:
         assert conn.execute("select count(*) from master_raw.leads").fetchone()[0] == 11
@@ -106,19 +89,7 @@ def test_unknown_table_is_one_line_and_loses_nothing(master_url, clusters, tmp_p
 
 def test_extract_load_json(master_url, clusters, tmp_path):
     replica = new_database(clusters["replica"], "json")
-    result = run_cli(
-        [
-            "extract-load",
-            "--master-url",
-            master_url,
-            "--replica-url",
-            replica,
-            "--tables",
-            "clients, projects",
-            "--json",
-        ],
-        tmp_path,
-    )
+    result = load(master_url, replica, "clients, projects", tmp_path, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is True
