@@ -20,3 +20,10 @@ class DbtFailed(ReplicaError):
     """``dbt build`` ran but reported errors or failed tests."""
 
     exit_code = EXIT_DBT_FAILED
+
+
+class CheckAborted(ReplicaError):
+    """A check (verify, status) could not run to the end: a connection failed, a
+    schema is missing. Exit 2, so that "the check failed" (1) stays distinct."""
+
+    exit_code = 2
