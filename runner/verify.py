@@ -1,0 +1,306 @@
+"""Prove the copy: counts and content checksums, master against the replica.
+
+Two layers are checked against master's tables: the landing schema the runner
+loads (``master_raw``) and the replica models dbt builds (``public``). Both sides
+run under db.SESSION_SETTINGS, in one REPEATABLE READ READ ONLY transaction each,
+so that row text (and so the checksums) compare equal when the rows do.
+
+Master's dashboards are views that compute a new uuid and ``now()`` on every read:
+they are compared on everything but those volatile columns, and the system metrics
+(a moving 24-hour window over a queue the replica does not have) by count only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from runner import meta, summary
+from runner.checksum import Relation, count_and_checksum_columns, relation, row_hashes
+from runner.db import connect_master, connect_replica
+from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
+
+#: Columns a master view recomputes on every read.
+VOLATILE_COLUMNS = frozenset({"id", "updated_at", "created_at"})
+#: Views whose content cannot be compared at all, only their row count.
+COUNT_ONLY = frozenset({"dashboard_system_metrics"})
+MODELS_SCHEMA = "public"
+#: How many differing keys to name per table.
+EXAMPLES = 3
+
+
+@dataclass
+class TableCheck:
+    layer: str  # "landing" or "models"
+    table: str
+    compared: str  # "rows", "columns" (volatile ones left out), "count"
+    master_rows: int | None
+    replica_rows: int | None
+    master_checksum: int | None = None
+    replica_checksum: int | None = None
+    notes: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return (
+            not self.notes
+            and self.master_rows is not None
+            and self.master_rows == self.replica_rows
+            and self.master_checksum == self.replica_checksum
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+
+@dataclass
+class VerifyResult:
+    against: str  # "master" (live) or "snapshot" (the last run's recorded figures)
+    checks: list[TableCheck]
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.matches for c in self.checks)
+
+    @property
+    def failures(self) -> list[TableCheck]:
+        return [c for c in self.checks if not c.matches]
+
+
+def _compared_columns(table: str, master: Relation) -> tuple[str, list[str] | None]:
+    """What to compare of a master relation, and which columns (None: all)."""
+    if not master.is_view:
+        return "rows", None
+    if table in COUNT_ONLY:
+        return "count", []
+    return "columns", [c for c in master.columns if c not in VOLATILE_COLUMNS]
+
+
+def _measure(
+    conn: psycopg.Connection, schema: str, table: str, compared: str, cols
+) -> tuple[int, int | None]:
+    if compared == "count":
+        query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        return conn.execute(query).fetchone()[0], None
+    return count_and_checksum_columns(conn, schema, table, cols)
+
+
+def _examples(
+    master: psycopg.Connection,
+    replica: psycopg.Connection,
+    table: str,
+    schema: str,
+    key: Sequence[str],
+    limit: int,
+) -> list[str]:
+    """Up to ``limit`` keys whose rows differ, are missing, or are extra."""
+    theirs = row_hashes(master, MASTER_SCHEMA, table, key)
+    ours = row_hashes(replica, schema, table, key) if theirs is not None else None
+    if theirs is None or ours is None:
+        return []
+    label = ",".join(key)
+    found = [
+        f"{label}={k} differs" for k in theirs if k in ours and ours[k] != theirs[k]
+    ]
+    found += [f"{label}={k} missing" for k in theirs if k not in ours]
+    found += [f"{label}={k} extra" for k in ours if k not in theirs]
+    return sorted(found)[:limit]
+
+
+def _check(
+    master: psycopg.Connection | None,
+    replica: psycopg.Connection,
+    layer: str,
+    schema: str,
+    table: str,
+    m_rel: Relation | None,
+    m_measure: tuple[int, int | None] | None,
+    examples: int,
+) -> TableCheck:
+    if m_rel is None:
+        return TableCheck(layer, table, "count", None, None, notes=["not on master"])
+    compared, cols = _compared_columns(table, m_rel)
+    m_rows, m_sum = m_measure or (None, None)
+    check = TableCheck(layer, table, compared, m_rows, None, m_sum)
+    if m_measure is None:
+        check.notes.append("no recorded load")
+    r_rel = relation(replica, schema, table)
+    if r_rel is None:
+        check.notes.append(f"{schema}.{table} missing")
+        return check
+    if compared == "rows" and r_rel.columns != m_rel.columns:
+        extra = [c for c in r_rel.columns if c not in m_rel.columns]
+        missing = [c for c in m_rel.columns if c not in r_rel.columns]
+        change = [f"+{c}" for c in missing] + [f"-{c}" for c in extra]
+        check.notes.append("columns differ: " + (", ".join(change) or "order"))
+        cols = [c for c in m_rel.columns if c in r_rel.columns]
+    if cols and any(c not in r_rel.columns for c in cols):
+        check.notes.append(f"columns missing in {schema}.{table}")
+        cols = []
+        check.compared = "count"
+    check.replica_rows, check.replica_checksum = _measure(
+        replica, schema, table, check.compared, cols
+    )
+    if check.compared == "count":
+        check.master_checksum = check.replica_checksum = None
+    if not check.matches and master is not None and m_rel.key and compared == "rows":
+        check.examples = _examples(master, replica, table, schema, m_rel.key, examples)
+    return check
+
+
+def verify(
+    master_url: str | None,
+    replica_url: str,
+    tables: Sequence[str] = DEFAULT_TABLES,
+    *,
+    against: str = "master",
+    landing: str = LANDING_SCHEMA,
+    models: str = MODELS_SCHEMA,
+    examples: int = EXAMPLES,
+) -> VerifyResult:
+    """Check the landing tables and the replica models against master.
+
+    ``against="snapshot"`` compares with the counts and checksums the last
+    succeeded run recorded inside its master snapshot (no master connection).
+    Raises ReplicaError when a database cannot be reached.
+    """
+    with connect_replica(replica_url) as replica:
+        replica.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        if against == "snapshot":
+            return _against_snapshot(replica, tables, landing, models)
+        assert master_url
+        with connect_master(master_url) as master:
+            master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            master.read_only = True
+            checks = []
+            for table in tables:
+                m_rel = relation(master, MASTER_SCHEMA, table)
+                m_measure = None
+                if m_rel is not None:
+                    compared, cols = _compared_columns(table, m_rel)
+                    m_measure = _measure(master, MASTER_SCHEMA, table, compared, cols)
+                for layer, schema in (("landing", landing), ("models", models)):
+                    checks.append(
+                        _check(
+                            master,
+                            replica,
+                            layer,
+                            schema,
+                            table,
+                            m_rel,
+                            m_measure,
+                            examples,
+                        )
+                    )
+            master.rollback()
+        replica.rollback()
+    return VerifyResult("master", _ordered(checks))
+
+
+def _against_snapshot(
+    replica: psycopg.Connection, tables: Sequence[str], landing: str, models: str
+) -> VerifyResult:
+    meta_exists = replica.execute(
+        "select to_regclass(%s) is not null", (f"{meta.META_SCHEMA}.table_loads",)
+    ).fetchone()[0]
+    loads = {t.table_name: t for t in meta.last_loads(replica)} if meta_exists else {}
+    last_run = f"select max(run_id) from {meta.META_SCHEMA}.runs where status = %s"
+    run = (
+        replica.execute(last_run, ("succeeded",)).fetchone()[0] if meta_exists else None
+    )
+    checks = []
+    for table in tables:
+        load = loads.get(table)
+        for layer, schema in (("landing", landing), ("models", models)):
+            r_rel = relation(replica, schema, table)
+            # The run recorded master's shape only as a checksum: compare whole rows
+            # for tables, counts for views (their recorded checksum is null).
+            compared = "rows" if load and load.master_checksum is not None else "count"
+            check = TableCheck(
+                layer,
+                table,
+                compared,
+                load.master_rows if load else None,
+                None,
+                load.master_checksum if load and compared == "rows" else None,
+            )
+            if load is None:
+                check.notes.append("no recorded load")
+            if r_rel is None:
+                check.notes.append(f"{schema}.{table} missing")
+            else:
+                check.replica_rows, check.replica_checksum = _measure(
+                    replica, schema, table, compared, None
+                )
+            checks.append(check)
+    replica.rollback()
+    return VerifyResult("snapshot", _ordered(checks), run)
+
+
+def _ordered(checks: list[TableCheck]) -> list[TableCheck]:
+    """Landing tables first, then the models, each in the run's table order."""
+    return sorted(checks, key=lambda c: c.layer != "landing")
+
+
+def summary_line(result: VerifyResult) -> str:
+    """One line naming what differs (with example keys where they were cheap)."""
+    parts = []
+    for check in result.failures:
+        detail = check.notes + check.examples
+        if not detail:
+            detail = [
+                "count differs"
+                if check.master_rows != check.replica_rows
+                else "checksum differs"
+            ]
+        parts.append(f"{check.name} ({'; '.join(detail)})")
+    return f"{len(parts)} of {len(result.checks)} checks differ: " + ", ".join(parts)
+
+
+def to_json(result: VerifyResult) -> str:
+    return json.dumps(
+        {
+            "ok": result.ok,
+            "against": result.against,
+            "run_id": result.run_id,
+            "checks": [
+                {
+                    **asdict(c),
+                    "master_checksum": None
+                    if c.master_checksum is None
+                    else str(c.master_checksum),
+                    "replica_checksum": None
+                    if c.replica_checksum is None
+                    else str(c.replica_checksum),
+                    "matches": c.matches,
+                }
+                for c in result.checks
+            ],
+        },
+        indent=2,
+    )
+
+
+def to_text(result: VerifyResult) -> str:
+    """The per-table table a person reads."""
+    rows = [
+        (
+            c.layer,
+            c.table,
+            c.master_rows,
+            c.replica_rows,
+            c.compared,
+            "match" if c.matches else "DIFFERS",
+        )
+        for c in result.checks
+    ]
+    head = "master" if result.against == "master" else f"run {result.run_id}"
+    headers = ["layer", "table", head, "replica", "compared", "result"]
+    return summary.table(headers, rows)
