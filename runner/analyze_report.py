@@ -387,7 +387,8 @@ def migration_plan(a: Analysis) -> str:
         f" also copies the legacy tables ({', '.join(t.table for t in legacy) or '—'})"
         f" into `{ARCHIVE_SCHEMA}` once.",
         f"{next(step)}. **Apply the schema**: `{DDL_FILE}` in one transaction "
-        f"({_ddl_summary(a)}).",
+        f"({_ddl_summary(a)}); needed where the application's tables are migrated "
+        "in place, since `replica sync` builds master's tables itself.",
         f"{next(step)}. **Load master**: `replica sync` copies every table from one "
         "read-only master snapshot, parents first:",
         "",
@@ -488,10 +489,9 @@ def risks(a: Analysis) -> list[str]:
     if local_only:
         counts = ", ".join(f"{t.local_only} {t.table}" for t in local_only)
         out.append(
-            f"Local-only rows ({counts}) are not on master. The sync keeps them in "
-            f"`{ARCHIVE_SCHEMA}` only: merged into the replica tables they would "
-            "make its counts and dashboards differ from master's (and `replica "
-            "verify` fail)."
+            f"Local-only rows ({counts}) are not on master: merged into the replica "
+            "tables they make its counts and dashboards differ from master's (and "
+            f"`replica verify` fail); left out, they stay in `{ARCHIVE_SCHEMA}`."
         )
     conflicted = [t for t in a.tables if t.conflicts]
     if conflicted and a.policy == "master-wins":

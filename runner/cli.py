@@ -321,6 +321,174 @@ def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
         raise click.exceptions.Exit(code)
 
 
+# --- Operate it: analyze, verify, status (logic in runner/analyze*.py, verify.py,
+# status.py; imported in the commands).
+
+
+@cli.command("analyze")
+@place_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the three files (created if needed).",
+)
+@click.option(
+    "--conflict-policy",
+    type=click.Choice(["master-wins", "local-wins"]),
+    default="master-wins",
+    show_default=True,
+    help="Which side's values a conflicting row keeps, in the migration plan.",
+)
+def analyze_command(
+    master_url, replica_url, workdir, project_dir, out_dir, conflict_policy
+) -> None:
+    """Compare master's schema and rows with the replica's; plan the migration.
+
+    Reads both catalogs (master read-only) and writes into DIR:
+    master-schema-replication.sql (DDL bringing the replica's public schema to
+    master's: missing tables, columns, types, keys, indexes, foreign keys),
+    schema-comparison-report.md (table by table: columns, types, row counts,
+    conflicts) and data-migration-plan.md (ordered steps, conflict policy, risks).
+    After a sync, the legacy rows are read from local_archive.
+
+    \b
+    Example:
+        replica analyze --out migration/
+        psql "$REPLICA_DATABASE_URL" -f migration/master-schema-replication.sql
+    """
+    from runner import analyze, analyze_report
+
+    with resolve(project_dir, workdir, master_url, replica_url) as place:
+        _where(place)
+        result = analyze.analyze(
+            place.master_url, place.replica_url, policy=conflict_policy
+        )
+    paths = analyze_report.write(result, out_dir)
+    for line in analyze_report.differences(result) or ["the schemas match"]:
+        click.echo(f"- {line}")
+    for path in paths:
+        _info(f"wrote {path}")
+
+
+@cli.command("verify")
+@place_options
+@tables_option
+@click.option(
+    "--against",
+    type=click.Choice(["master", "snapshot"]),
+    default="master",
+    show_default=True,
+    help="master: read master now; snapshot: the counts and checksums the last "
+    "succeeded run recorded (no master connection).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_command(
+    master_url, replica_url, workdir, project_dir, table_list, against, as_json
+) -> None:
+    """Prove the replica: counts and content checksums against master.
+
+    For each table, in the landing schema (master_raw) and the replica models
+    (public): master's count and order-independent checksum against the
+    replica's, under identical session settings. Master's dashboard views are
+    compared without their volatile id/updated_at/created_at (system metrics by
+    count). Exits 0 when all match, 1 when something differs (naming the tables
+    and example keys), 2 when the check cannot run.
+
+    \b
+    Example:
+        replica verify
+        replica verify --tables leads,clients --json
+    """
+    from runner import verify
+
+    tables = _tables(table_list)
+    with (
+        verify.aborts_on_error(),
+        resolve(
+            project_dir,
+            workdir,
+            master_url,
+            replica_url,
+            need_master=against == "master",
+        ) as place,
+    ):
+        if not as_json:
+            _where(place)
+        assert place.replica_url
+        result = verify.verify(
+            place.master_url, place.replica_url, tables, against=against
+        )
+    click.echo(verify.to_json(result) if as_json else verify.to_text(result))
+    if not result.ok:
+        raise ReplicaError(verify.summary_line(result))
+
+
+def _duration(ctx, param, value):
+    from runner.status import parse_duration
+
+    try:
+        return None if value is None else parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command("status")
+@place_options
+@click.option(
+    "--max-age",
+    metavar="AGE",
+    callback=_duration,
+    help="Exit 1 when the last sync's master snapshot is older than AGE "
+    "(24h, 90m, 2d, 1d12h).",
+)
+@click.option(
+    "--checksum",
+    "checksums",
+    is_flag=True,
+    help="Also compare each table's content checksum with the recorded one "
+    "(reads every row; sees updates that left updated_at alone).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def status_command(
+    master_url, replica_url, workdir, project_dir, max_age, checksums, as_json
+) -> None:
+    """What changed on master since the last sync, without copying data.
+
+    Per table: rows added, changed and deleted since the last succeeded run's
+    snapshot (from created_at/updated_at and row counts), schema changes (master's
+    columns against master_raw's), and how old the snapshot is. Exits 1 when the
+    replica was never synced or is older than --max-age, 2 when it cannot check.
+
+    \b
+    Example:
+        replica status
+        replica status --max-age 24h --json   # a daily job's alert
+    """
+    from runner import status, verify
+
+    with (
+        verify.aborts_on_error(),
+        resolve(project_dir, workdir, master_url, replica_url) as place,
+    ):
+        if not as_json:
+            _where(place)
+        assert place.master_url and place.replica_url
+        result = status.status(
+            place.master_url, place.replica_url, checksums=checksums, max_age=max_age
+        )
+    click.echo(status.to_json(result) if as_json else status.to_text(result))
+    if result.run_id is None:
+        raise ReplicaError("the replica was never synced")
+    if result.stale:
+        assert result.age is not None and max_age is not None
+        raise ReplicaError(
+            f"the replica is stale: master snapshot {status.format_age(result.age)}"
+            f" old, more than {status.format_age(max_age)}"
+        )
+
+
 def main() -> None:  # pragma: no cover - console script entry
     cli()
 

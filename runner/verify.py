@@ -13,7 +13,8 @@ they are compared on everything but those volatile columns, and the system metri
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import psycopg
@@ -21,7 +22,8 @@ from psycopg import sql
 
 from runner import meta, summary
 from runner.checksum import Relation, count_and_checksum_columns, relation, row_hashes
-from runner.db import connect_master, connect_replica
+from runner.db import connect_master, connect_replica, database_error, redact
+from runner.errors import CheckAborted, ReplicaError
 from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
 
 #: Columns a master view recomputes on every read.
@@ -304,3 +306,19 @@ def to_text(result: VerifyResult) -> str:
     head = "master" if result.against == "master" else f"run {result.run_id}"
     headers = ["layer", "table", head, "replica", "compared", "result"]
     return summary.table(headers, rows)
+
+
+@contextmanager
+def aborts_on_error() -> Iterator[None]:
+    """Inside, a failure to check (connection, missing schema, driver error) becomes
+    CheckAborted (exit 2), distinct from a check that ran and failed (exit 1)."""
+    try:
+        yield
+    except CheckAborted:
+        raise
+    except ReplicaError as exc:
+        raise CheckAborted(exc.message) from None
+    except psycopg.Error as exc:
+        raise CheckAborted(database_error(exc, "the check").message) from None
+    except OSError as exc:
+        raise CheckAborted(redact(str(exc))) from None
