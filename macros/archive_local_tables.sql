@@ -3,7 +3,9 @@
     `local_tables`, in the target schema) into var `local_archive_schema`, once.
     `archive_log` remembers each table, present or not, so that later builds never
     archive a table dbt itself built. Runs as an on-run-start hook, so `dbt build`
-    by hand is as safe as `replica build`.
+    by hand is as safe as `replica build`. A table the replica never had is created
+    empty with the legacy columns (legacy_local_columns), so the local staging
+    models always have rows to read, even none.
 #}
 {% macro archive_local_tables() %}
     {%- set archive = var('local_archive_schema') -%}
@@ -38,5 +40,28 @@
         end if;
     end
     $archive$;
+    {%- set legacy = legacy_local_columns() %}
+    {%- if table in legacy %}
+    create table if not exists {{ adapter.quote(archive) }}.{{ adapter.quote(table) }} (
+        {{ legacy[table] | join(', ') }}
+    );
+    {%- endif %}
     {% endfor %}
+{% endmacro %}
+
+
+{#
+    The application's legacy local tables as they were before replication
+    (MASTER_SCHEMA.md, "The local database before replication"): the columns the
+    local staging models read.
+#}
+{% macro legacy_local_columns() %}
+    {{ return({
+        'clients': ['id uuid', 'name varchar(255)', 'status varchar(50)',
+                    'created_at timestamptz'],
+        'projects': ['id uuid', 'name varchar(255)', 'client_id uuid',
+                     'status varchar(50)', 'created_at timestamptz'],
+        'leads': ['id uuid', 'name varchar(255)', 'phone varchar(50)',
+                  'status varchar(50)', 'project_id uuid', 'created_at timestamptz'],
+    }) }}
 {% endmacro %}

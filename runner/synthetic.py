@@ -51,6 +51,8 @@ STATUS_OF_LEADS = ["new"] * 7 + [
 ]
 STATES = ["new_lead", "contacted", "information_gathering", "demo_scheduled"]
 SCENARIOS = ("load_test", "rate_limit_test", "basic_message_flow")
+#: An incoming conversation's status as the CRM's queue moves it along.
+INCOMING_STATUSES = ("received", "processed", "failed", "processing")
 HEBREW = (
     "שלום, אני מעוניין בדירה",
     "מה המחיר של הדירה בקומה השלישית?",
@@ -355,7 +357,7 @@ def _conversations(g: _Gen, leads: list[tuple], by_lead: dict, n: int) -> list[t
                 json.dumps({"channel": "whatsapp", "lang": "he"}),
                 f"{wamid}.{suffix}",
                 "incoming" if incoming else "outgoing",
-                g.rng.choice(("received", "processed"))
+                g.rng.choices(INCOMING_STATUSES, (45, 45, 6, 4))[0]
                 if incoming
                 else g.rng.choice(("sent", "delivered", "read")),
                 at,
@@ -441,25 +443,49 @@ def _status_history(g: _Gen, leads: list[tuple], n: int) -> list[tuple]:
     return rows
 
 
-def _queue(g: _Gen, messages: list[tuple]) -> list[tuple]:
+def _queue(
+    g: _Gen, messages: list[tuple], convs: list[tuple], logs: list[tuple]
+) -> list[tuple]:
+    """Master's message queue (not replicated), consistent with what is replicated.
+
+    One item per incoming conversation, created when the message arrived. It is
+    processed when an agent log names the conversation as its triggering message
+    (processed_at = the first such log), otherwise failed / processing as the
+    conversation's status says, else queued. The queue starts work on arrival, and
+    retry_count counts the agent runs beyond the first. Priority is the queue's own.
+    The replica's dashboard_system_metrics applies the same rules to replicated rows.
+    """
+    message_by_wamid = {m[3]: m[0] for m in messages if m[3]}
+    first_log: dict[uuid.UUID, datetime] = {}
+    runs: dict[uuid.UUID, int] = {}
+    for log in logs:
+        conv_id, at = log[11], log[2]
+        if conv_id is None:
+            continue
+        runs[conv_id] = runs.get(conv_id, 0) + 1
+        first_log[conv_id] = min(at, first_log.get(conv_id, at))
     rows = []
-    for msg in messages[:300]:
-        created = g.past(2)
-        status = g.rng.choices(
-            ("processed", "queued", "failed", "processing"), (80, 8, 7, 5)
-        )[0]
-        started = created + timedelta(seconds=g.rng.uniform(0.1, 30))
-        done = started + timedelta(seconds=g.rng.uniform(0.5, 8))
+    for conv in convs:
+        if conv[6] != "incoming":
+            continue
+        created = conv[3]
+        if conv[0] in first_log:
+            status = "processed"
+        elif conv[7] in ("failed", "processing"):
+            status = conv[7]
+        else:
+            status = "queued"
+        wamid = conv[5].rsplit(".", 1)[0]
         rows.append(
             (
                 g.uuid(),
-                msg[0],
+                message_by_wamid.get(wamid),
                 status,
                 g.rng.randint(1, 5),
-                g.rng.randint(0, 3),
+                max(runs.get(conv[0], 0) - 1, 0),
                 created,
-                None if status == "queued" else started,
-                done if status in ("processed", "failed") else None,
+                None if status == "queued" else created,
+                first_log.get(conv[0]) if status == "processed" else None,
             )
         )
     return rows
@@ -476,6 +502,7 @@ def master_rows(seed: int = 42, scale: int = 1, now: datetime | None = None) -> 
     leads = _leads(g, clients, projects)
     messages, by_lead = _messages(g, leads, n["whatsapp_messages"])
     convs = _conversations(g, leads, by_lead, n["conversations"])
+    logs = _agent_logs(g, leads, convs, n["agent_interaction_logs"])
     out = Rows()
     out.tables = {
         "clients": clients,
@@ -483,12 +510,10 @@ def master_rows(seed: int = 42, scale: int = 1, now: datetime | None = None) -> 
         "leads": leads,
         "whatsapp_messages": messages,
         "conversations": convs,
-        "agent_interaction_logs": _agent_logs(
-            g, leads, convs, n["agent_interaction_logs"]
-        ),
+        "agent_interaction_logs": logs,
         "conversation_audit_log": _audit(g, convs, n["conversation_audit_log"]),
         "lead_status_history": _status_history(g, leads, n["lead_status_history"]),
-        "message_queue": _queue(g, messages),
+        "message_queue": _queue(g, messages, convs, logs),
     }
     return out
 

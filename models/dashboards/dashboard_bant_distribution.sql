@@ -1,10 +1,16 @@
 {#
-    Leads per bant_status and their share of all leads, as master's view computes it:
-    percentage = round(100 * count / all leads, 2). avg_score stays null: master
-    has no lead score yet.
+    Leads per bant_status and their share of all leads, as master's view computes
+    it: percentage = round(100 * count / all leads, 2). avg_score stays null:
+    master has no lead score yet. Counts master's leads only (is_in_master), so
+    legacy local leads kept by var local_only_leads never shift a number.
 #}
-with leads as (
-    select * from {{ ref('leads') }}
+with merged_leads as (
+    select * from {{ ref('int_leads__merged') }}
+),
+
+leads as (
+    select * from merged_leads
+    where is_in_master
 ),
 
 counted as (

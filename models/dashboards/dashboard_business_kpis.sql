@@ -1,37 +1,51 @@
 {#
-    One row of lead KPIs, as master's view computes them at the time of the build:
-    qualified = status 'qualified', fully qualified = bant_status 'fully_qualified',
-    new = status 'new', today = created since midnight, this week = the last 7 days,
-    conversion_rate = integer percent of leads with status 'converted'.
+    One row of lead KPIs, as master's view computes them, at the master snapshot
+    the data comes from (macro snapshot_time): qualified = status 'qualified',
+    fully qualified = bant_status 'fully_qualified', new = status 'new', today =
+    created since that day's midnight, this week = the 7 days before it,
+    conversion_rate = integer percent of leads with status 'converted'. Master's
+    leads only (is_in_master). id, updated_at and created_at are volatile, as in
+    master's view.
 #}
-with leads as (
-    select * from {{ ref('leads') }}
+with merged_leads as (
+    select * from {{ ref('int_leads__merged') }}
+),
+
+leads as (
+    select * from merged_leads
+    where is_in_master
+),
+
+clock as (
+    select {{ snapshot_time() }} as as_of
 ),
 
 final as (
     select
         gen_random_uuid() as id,
-        count(*) as total_leads,
-        count(*) filter (where status = 'qualified') as qualified_leads,
-        count(*) filter (
-            where bant_status = 'fully_qualified'
+        count(leads.id) as total_leads,
+        count(leads.id) filter (where leads.status = 'qualified') as qualified_leads,
+        count(leads.id) filter (
+            where leads.bant_status = 'fully_qualified'
         ) as fully_qualified_leads,
         null::numeric as avg_lead_score,
-        count(*) filter (where status = 'new') as new_leads,
-        count(*) filter (
-            where created_at >= date_trunc('day', now())
+        count(leads.id) filter (where leads.status = 'new') as new_leads,
+        count(leads.id) filter (
+            where leads.created_at >= date_trunc('day', clock.as_of)
         ) as leads_today,
-        count(*) filter (
-            where created_at >= now() - interval '7 days'
+        count(leads.id) filter (
+            where leads.created_at >= clock.as_of - interval '7 days'
         ) as leads_this_week,
         coalesce(
-            100 * count(*) filter (where status = 'converted')
-            / nullif(count(*), 0),
+            100 * count(leads.id) filter (where leads.status = 'converted')
+            / nullif(count(leads.id), 0),
             0
         )::integer as conversion_rate,
         now() as updated_at,
         now() as created_at
-    from leads
+    from clock
+    left join leads on true
+    group by clock.as_of
 )
 
 select * from final

@@ -1,13 +1,20 @@
 {#
     The funnel's stages (seed funnel_stages, one bant_status each) with their lead
-    counts; conversion_rate is the stage's share of all leads, rounded to 2 places.
+    counts; conversion_rate is the stage's share of all leads, rounded to 2
+    places (null when there are no leads), as master's view computes it. Master's
+    leads only (is_in_master).
 #}
-with leads as (
-    select * from {{ ref('leads') }}
+with merged_leads as (
+    select * from {{ ref('int_leads__merged') }}
 ),
 
 stages as (
     select * from {{ ref('funnel_stages') }}
+),
+
+leads as (
+    select * from merged_leads
+    where is_in_master
 ),
 
 totals as (

@@ -118,7 +118,9 @@ create table lead_status_history (
     created_at timestamptz default now()
 );
 
--- Not replicated: the dashboards' system metrics read it.
+-- Not replicated: the dashboards' system metrics read it. The synthetic master
+-- fills it from the incoming conversations and agent logs by the rules in
+-- synthetic._queue, so the replica can recompute the view from replicated rows.
 create table message_queue (
     id uuid primary key,
     whatsapp_message_id uuid,

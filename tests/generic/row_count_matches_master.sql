@@ -2,16 +2,25 @@
     The model holds exactly as many rows as `master_table` had in the master snapshot
     of the latest succeeded load of that table (replica_meta.table_loads, written by
     the runner inside the snapshot). No recorded load fails the test: a count that
-    was never verified is not a pass.
+    was never verified is not a pass. A model that may also hold rows master never
+    had (leads with var local_only_leads = keep) counts only the rows
+    `master_ids_from` marks as master's: a model with columns id and is_in_master.
 #}
-{% test row_count_matches_master(model, master_table) %}
+{% test row_count_matches_master(model, master_table, master_ids_from=none) %}
     {%- if not master_table -%}
         {{ exceptions.raise_compiler_error(
             "row_count_matches_master needs master_table (the master's table name)") }}
     {%- endif %}
 
 with replica_count as (
-    select count(*) as replica_rows from {{ model }}
+    select count(*) as replica_rows
+    from {{ model }} as replica_rows
+    {%- if master_ids_from %}
+        where replica_rows.id in (
+            select origins.id from {{ ref(master_ids_from) }} as origins
+            where origins.is_in_master
+        )
+    {%- endif %}
 ),
 
 last_load as (
