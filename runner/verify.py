@@ -101,10 +101,14 @@ def _examples(
     schema: str,
     key: Sequence[str],
     limit: int,
+    columns: Sequence[str] | None,
 ) -> list[str]:
-    """Up to ``limit`` keys whose rows differ, are missing, or are extra."""
-    theirs = row_hashes(master, MASTER_SCHEMA, table, key)
-    ours = row_hashes(replica, schema, table, key) if theirs is not None else None
+    """Up to ``limit`` keys whose rows differ (on ``columns``, all when None), are
+    missing, or are extra."""
+    theirs = row_hashes(master, MASTER_SCHEMA, table, key, columns)
+    ours = (
+        row_hashes(replica, schema, table, key, columns) if theirs is not None else None
+    )
     if theirs is None or ours is None:
         return []
     label = ",".join(key)
@@ -152,8 +156,11 @@ def _check(
     )
     if check.compared == "count":
         check.master_checksum = check.replica_checksum = None
-    if not check.matches and master is not None and m_rel.key and compared == "rows":
-        check.examples = _examples(master, replica, table, schema, m_rel.key, examples)
+    keyed = bool(m_rel.key) and all(k in r_rel.columns for k in m_rel.key)
+    if not check.matches and master is not None and keyed and compared == "rows":
+        check.examples = _examples(
+            master, replica, table, schema, m_rel.key, examples, cols
+        )
     return check
 
 
