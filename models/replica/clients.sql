@@ -8,9 +8,12 @@ with master_clients as (
     select * from {{ ref('stg_master__clients') }}
 ),
 
-local_clients as (
-    select * from {{ ref('stg_local__clients') }}
-),
+{%- if merge_policy('local_conflict_policy') == 'local_wins' %}
+
+    local_clients as (
+        select * from {{ ref('stg_local__clients') }}
+    ),
+{%- endif %}
 
 final as (
     select
@@ -25,7 +28,9 @@ final as (
         master_clients.whatsapp_number_id,
         master_clients.whatsapp_phone_number
     from master_clients
-    left join local_clients on master_clients.id = local_clients.id
+    {%- if merge_policy('local_conflict_policy') == 'local_wins' %}
+        left join local_clients on master_clients.id = local_clients.id
+    {%- endif %}
 )
 
 select * from final

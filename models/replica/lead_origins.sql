@@ -10,13 +10,13 @@ with merged as (
 final as (
     select
         id,
+        is_in_master,
+        is_in_local,
         case
             when is_in_master and is_in_local then 'master_and_local'
             when is_in_master then 'master'
             else 'local_only'
-        end as origin,
-        is_in_master,
-        is_in_local
+        end as origin
     from merged
     where
         is_in_master

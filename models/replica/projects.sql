@@ -9,9 +9,12 @@ with master_projects as (
     select * from {{ ref('stg_master__projects') }}
 ),
 
-local_projects as (
-    select * from {{ ref('stg_local__projects') }}
-),
+{%- if merge_policy('local_conflict_policy') == 'local_wins' %}
+
+    local_projects as (
+        select * from {{ ref('stg_local__projects') }}
+    ),
+{%- endif %}
 
 final as (
     select
@@ -27,7 +30,9 @@ final as (
         master_projects.updated_at,
         master_projects.metadata
     from master_projects
-    left join local_projects on master_projects.id = local_projects.id
+    {%- if merge_policy('local_conflict_policy') == 'local_wins' %}
+        left join local_projects on master_projects.id = local_projects.id
+    {%- endif %}
 )
 
 select * from final
