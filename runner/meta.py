@@ -24,18 +24,29 @@ create table if not exists {schema}.runs (
     snapshot_at timestamptz,
     started_at timestamptz not null default clock_timestamp(),
     finished_at timestamptz,
+    schema_changes text[] not null default '{{}}',
     error text
 );
+alter table {schema}.runs
+    add column if not exists schema_changes text[] not null default '{{}}';
 create table if not exists {schema}.table_loads (
     run_id bigint not null references {schema}.runs (run_id) on delete cascade,
     table_name text not null,
     master_rows bigint not null,
     master_checksum numeric,  -- null for views: volatile columns (ids, now())
     replica_rows bigint not null,
-    replica_checksum numeric not null,
+    replica_checksum numeric,  -- null when not taken (incremental runs)
     bytes bigint not null,
     seconds double precision not null,
     primary key (run_id, table_name)
+);
+alter table {schema}.table_loads alter column replica_checksum drop not null;
+create table if not exists {schema}.deleted_rows (
+    table_name text not null,
+    key jsonb not null,
+    run_id bigint not null,
+    detected_at timestamptz not null default now(),
+    primary key (table_name, key)
 );
 """
 
@@ -46,7 +57,7 @@ class TableLoad:
     master_rows: int
     master_checksum: int | None
     replica_rows: int
-    replica_checksum: int
+    replica_checksum: int | None
     bytes: int
     seconds: float
 
@@ -96,15 +107,16 @@ def finish_run(
     master_version: str,
     snapshot_at: datetime,
     loads: list[TableLoad],
+    notes: list[str] | None = None,
 ) -> None:
     """Record a succeeded run (inside the caller's load transaction)."""
     conn.execute(
         _q(
             "update {schema}.runs set status = 'succeeded', finished_at ="
-            " clock_timestamp(), snapshot_at = %s, master_version = %s"
-            " where run_id = %s"
+            " clock_timestamp(), snapshot_at = %s, master_version = %s,"
+            " schema_changes = %s where run_id = %s"
         ),
-        (snapshot_at, master_version, run_id),
+        (snapshot_at, master_version, notes or [], run_id),
     )
     with conn.cursor() as cur:
         cur.executemany(
@@ -151,7 +163,17 @@ def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
     ).fetchall()
     return [
         TableLoad(
-            r[0], r[1], None if r[2] is None else int(r[2]), r[3], int(r[4]), r[5], r[6]
+            r[0],
+            r[1],
+            None if r[2] is None else int(r[2]),
+            r[3],
+            None if r[4] is None else int(r[4]),
+            r[5],
+            r[6],
         )
         for r in rows
     ]
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)
