@@ -22,6 +22,22 @@ def count_and_checksum(
     return int(row[0]), int(row[1])
 
 
+def count_checksum_max(
+    conn: psycopg.Connection, schema: str, table: str, column: str | None
+) -> tuple[int, int, object]:
+    """Count, checksum and the highest value of ``column`` (an incremental cursor),
+    in one scan. The maximum is None when ``column`` is None."""
+    if column is None:
+        return (*count_and_checksum(conn, schema, table), None)
+    row = conn.execute(
+        sql.SQL(
+            "select count(*), coalesce(sum(hashtextextended(t::text, 0)), 0),"
+            " max(t.{}) from {} as t"
+        ).format(sql.Identifier(column), sql.Identifier(schema, table))
+    ).fetchone()
+    return int(row[0]), int(row[1]), row[2]
+
+
 def count_rows(url: str, schema: str, tables: Sequence[str]) -> dict[str, int | None]:
     """Row counts of ``schema.table`` on the replica (None where a table is missing)."""
     from runner.db import connect_replica

@@ -24,12 +24,13 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from runner import meta, schema, stream
-from runner.checksum import count_and_checksum
+from runner import incremental, meta, schema, stream
+from runner.checksum import count_and_checksum, count_checksum_max
 from runner.config import Config, TableSpec, selected
 from runner.db import connect_master, connect_replica, database_error, describe, redact
 from runner.errors import ReplicaError
 from runner.guard import refuse_same_database
+from runner.incremental import cursor_column
 from runner.swap import swap_in
 
 FRESH_PREFIX = "_crm_fresh_"
@@ -154,7 +155,9 @@ class _Worker:
                 session.side.shutdown(wait=True)
             self.sessions.clear()
 
-    def load(self, rel: schema.Relation, fresh: str) -> meta.TableLoad:
+    def load(
+        self, rel: schema.Relation, fresh: str, cursor: str | None
+    ) -> meta.TableLoad:
         s = self._session()
         started = time.perf_counter()
         master_sum = s.side.submit(
@@ -169,13 +172,15 @@ class _Worker:
             nbytes = stream.copy_table(
                 s.master, s.replica, rel, target, self._tick(rel.name)
             )
+        # The same scan finds the cursor's highest value: the next incremental
+        # run starts there.
         replica_sum = s.side.submit(
-            count_and_checksum, s.replica_check, self.landing, fresh
+            count_checksum_max, s.replica_check, self.landing, fresh, cursor
         )
         if rel.primary_key:
             self._add_primary_key(s.replica, target, fresh, rel.primary_key)
         m_rows, m_sum = master_sum.result()
-        r_rows, r_sum = replica_sum.result()
+        r_rows, r_sum, cursor_max = replica_sum.result()
         if not rel.is_table and rel.kind != "m":
             # A view may compute volatile values (gen_random_uuid()) on each read,
             # so only its row count compares; now() is fixed by the snapshot.
@@ -188,6 +193,8 @@ class _Worker:
             r_sum,
             nbytes,
             time.perf_counter() - started,
+            cursor,
+            cursor_max,
         )
         self.progress.table_done(rel.name, load)
         return load
@@ -290,8 +297,6 @@ def extract_load(
                     control, landing, [t for r in relations for t in r.user_types]
                 )
             if mode == "incremental":
-                from runner import incremental
-
                 result = incremental.run(
                     coordinator,
                     replica_url,
@@ -313,6 +318,10 @@ def extract_load(
                     landing,
                     jobs,
                     progress,
+                    {
+                        r.name: cursor_column(r, s)
+                        for r, s in zip(relations, specs, strict=True)
+                    },
                 )
         except BaseException as exc:
             _fail(control, run_id, landing, exc)
@@ -350,6 +359,7 @@ def _full(
     landing: str,
     jobs: int,
     progress: Progress,
+    cursors: dict[str, str | None],
 ) -> RunResult:
     fresh = {r.name: f"{FRESH_PREFIX}{run_id}_{i}" for i, r in enumerate(relations)}
     before = {
@@ -360,7 +370,10 @@ def _full(
     # Largest first keeps every worker busy to the end.
     order = sorted(relations, key=lambda r: r.size, reverse=True)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-    futures = {pool.submit(worker.load, r, fresh[r.name]): r.name for r in order}
+    futures = {
+        pool.submit(worker.load, r, fresh[r.name], cursors[r.name]): r.name
+        for r in order
+    }
     try:
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(f.exception() is not None for f in done):

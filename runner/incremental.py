@@ -5,10 +5,11 @@ Per table, in one replica transaction and the run's master snapshot:
 1. rows whose cursor column (``updated_at``, else ``created_at``, or as configured)
    is at or after the landing table's highest value less a look-back window are
    copied into a temporary table and merged by primary key (insert or update);
-2. deleted rows are found without shipping every key: keys are hashed into
-   buckets and counted on both sides; only the buckets whose counts differ have
-   their keys compared. Deletes are applied, or kept and listed in
-   ``replica_meta.deleted_rows`` (policy ``flag``).
+2. deletes: after the merge every master row is in the replica, so the replica
+   has more rows than master exactly when master deleted some; only then are
+   master's keys streamed into a temporary table and an anti-join finds the rows
+   to delete, or to keep and list in ``replica_meta.deleted_rows`` (policy
+   ``flag``).
 
 A table that cannot be merged (a view, no key, no cursor column, a new table, a
 changed shape) is reloaded whole, still inside the same transaction.
@@ -20,7 +21,7 @@ counts are exact. ``replica verify`` compares content.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 from psycopg import sql
@@ -34,11 +35,10 @@ from runner.swap import swap_in
 #: Rows whose cursor is up to this much older than the newest loaded one are read
 #: again: a transaction that committed late with an earlier timestamp is not lost.
 LOOKBACK = timedelta(minutes=15)
-#: Key hash buckets for finding deletes (a power of two).
-BUCKETS = 1 << 16
 
 
-def _cursor(rel: schema.Relation, spec: TableSpec) -> str | None:
+def cursor_column(rel: schema.Relation, spec: TableSpec) -> str | None:
+    """The first of the spec's cursor columns that the relation has."""
     names = {c.name for c in rel.columns}
     return next((c for c in spec.cursor if c in names), None)
 
@@ -53,7 +53,7 @@ def run(
     landing: str,
     progress,
 ) -> object:
-    from runner.extract_load import FRESH_PREFIX, RunResult
+    from runner.extract_load import FRESH_PREFIX, RunResult  # noqa: PLC0415 (cycle)
 
     by_name = {s.name: s for s in specs}
     loads, notes = [], []
@@ -61,7 +61,7 @@ def run(
         for i, rel in enumerate(relations):
             spec = by_name[rel.name]
             before = schema.landing_columns(replica, landing, rel.name)
-            cursor = _cursor(rel, spec)
+            cursor = cursor_column(rel, spec)
             key = list(spec.key) or rel.primary_key
             progress.table_started(rel.name, rel.size)
             started = time.perf_counter()
@@ -122,29 +122,20 @@ def _reload(
     return meta.TableLoad(rel.name, m_rows, m_sum, r_rows, r_sum, nbytes, 0.0)
 
 
-def _keys(key: list[str]) -> sql.Composable:
-    return sql.SQL(", ").join(map(sql.Identifier, key))
-
-
-def _bucket(key: list[str], alias: str = "t") -> sql.Composable:
-    """The hash bucket of a row's key (same text, same bucket, on both sides)."""
-    row = sql.SQL("row({})::text").format(
-        sql.SQL(", ").join(sql.Identifier(alias, k) for k in key)
-    )
-    return sql.SQL("(hashtextextended({}, 0) & {})").format(
-        row, sql.Literal(BUCKETS - 1)
+def _keys(key: list[str], alias: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.Identifier(alias, k) if alias else sql.Identifier(k) for k in key
     )
 
 
-def _bucket_counts(
-    conn: psycopg.Connection, table: sql.Identifier, key: list[str]
-) -> dict[int, int]:
-    rows = conn.execute(
-        sql.SQL("select {} as bucket, count(*) from {} as t group by 1").format(
-            _bucket(key), table
-        )
-    ).fetchall()
-    return dict(rows)
+def _count(conn: psycopg.Connection, table: sql.Composable) -> int:
+    return conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+
+
+def _flagged(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(
+        "select count(*) from replica_meta.deleted_rows where table_name = %s", (table,)
+    ).fetchone()[0]
 
 
 def _merge(
@@ -158,9 +149,14 @@ def _merge(
     run_id: int,
 ) -> meta.TableLoad:
     target = sql.Identifier(landing, rel.name)
-    since = replica.execute(
-        sql.SQL("select max({}) from {}").format(sql.Identifier(cursor), target)
-    ).fetchone()[0]
+    column = sql.Identifier(cursor)
+    kind = sql.SQL(next(c.type for c in rel.columns if c.name == cursor))
+    since = meta.last_cursor(replica, rel.name, cursor)
+    if since is None:  # no run recorded it: read it off the landing table
+        found = replica.execute(
+            sql.SQL("select max({})::text from {}").format(column, target)
+        ).fetchone()[0]
+        since = found
     delta = sql.Identifier("_crm_delta")
     replica.execute(
         sql.SQL("create temporary table {} (like {}) on commit drop").format(
@@ -169,23 +165,21 @@ def _merge(
     )
     where = None
     if since is not None:
-        low = since - LOOKBACK if isinstance(since, datetime) else since
-        where = sql.SQL("{} >= {} or {} is null").format(
-            sql.Identifier(cursor), sql.Literal(low), sql.Identifier(cursor)
-        )
+        low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
+        if kind.as_string(replica).startswith(("timestamp", "date")):
+            low = sql.SQL("{} - {}::interval").format(low, sql.Literal(str(LOOKBACK)))
+        where = sql.SQL("{} >= {} or {} is null").format(column, low, column)
     nbytes = stream.copy_table(master, replica, rel, delta, where=where)
-    columns = [c.name for c in rel.columns]
-    updates = (
-        sql.SQL(", ").join(
-            sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c))
-            for c in columns
-            if c not in key
+    updates = sql.SQL(", ").join(
+        sql.SQL("{} = excluded.{}").format(
+            sql.Identifier(c.name), sql.Identifier(c.name)
         )
-        or None
+        for c in rel.columns
+        if c.name not in key
     )
     action = (
         sql.SQL("do update set {}").format(updates)
-        if updates
+        if len(key) < len(rel.columns)
         else sql.SQL("do nothing")
     )
     replica.execute(
@@ -193,23 +187,38 @@ def _merge(
             target, delta, _keys(key), action
         )
     )
-    replica.execute(sql.SQL("drop table {}").format(delta))
-    m_counts = _bucket_counts(master, sql.Identifier(rel.schema, rel.name), key)
-    r_counts = _bucket_counts(replica, target, key)
-    differing = [b for b, n in r_counts.items() if m_counts.get(b, 0) != n]
-    if differing:
-        _deletes(master, replica, rel, spec, target, key, differing, run_id)
-    m_rows = sum(m_counts.values())
-    r_rows = replica.execute(
-        sql.SQL("select count(*) from {}").format(target)
+    newest = replica.execute(
+        sql.SQL("select max({})::text from {}").format(column, delta)
     ).fetchone()[0]
-    flagged = 0
-    if spec.deletes == "flag":
-        flagged = replica.execute(
-            "select count(*) from replica_meta.deleted_rows where table_name = %s",
-            (rel.name,),
+    if since is not None and newest is not None:
+        newest = replica.execute(
+            sql.SQL("select greatest({}::{}, {}::{})::text").format(
+                sql.Literal(since), kind, sql.Literal(newest), kind
+            )
         ).fetchone()[0]
-    return meta.TableLoad(rel.name, m_rows, None, r_rows - flagged, None, nbytes, 0.0)
+    replica.execute(sql.SQL("drop table {}").format(delta))
+    # Every master row is now in the replica (new ones came with the cursor), so
+    # the replica has more rows exactly when master deleted some.
+    m_rows = _count(master, sql.Identifier(rel.schema, rel.name))
+    flagged = _flagged(replica, rel.name) if spec.deletes == "flag" else 0
+    r_rows = _count(replica, target)
+    if r_rows - flagged != m_rows:
+        deleted = _deletes(master, replica, rel, spec, target, key, run_id)
+        if spec.deletes == "flag":
+            flagged = _flagged(replica, rel.name)
+        else:
+            r_rows -= deleted
+    return meta.TableLoad(
+        rel.name,
+        m_rows,
+        None,
+        r_rows - flagged,
+        None,
+        nbytes,
+        0.0,
+        cursor,
+        newest or since,
+    )
 
 
 def _deletes(
@@ -219,43 +228,41 @@ def _deletes(
     spec: TableSpec,
     target: sql.Identifier,
     key: list[str],
-    buckets: list[int],
     run_id: int,
 ) -> None:
-    """Remove (or flag) replica rows, in ``buckets``, whose key master lacks."""
+    """Remove (or flag) replica rows whose key master no longer has: master's keys
+    stream into a temporary table and an anti-join finds the rest."""
     keys = sql.Identifier("_crm_master_keys")
     replica.execute(
-        sql.SQL("create temporary table {} as select {} from {} limit 0").format(
-            keys, _keys(key), target
-        )
+        sql.SQL(
+            "create temporary table {} on commit drop as select {} from {} limit 0"
+        ).format(keys, _keys(key), target)
     )
-    out = sql.SQL(
-        "copy (select {} from {} as t where {} = any({})) to stdout (format binary)"
-    ).format(
-        _keys(key),
-        sql.Identifier(rel.schema, rel.name),
-        _bucket(key),
-        sql.Literal(buckets),
+    out = sql.SQL("copy (select {} from {}) to stdout (format binary)").format(
+        _keys(key), sql.Identifier(rel.schema, rel.name)
     )
+    into = sql.SQL("copy {} from stdin (format binary)").format(keys)
     with (
         master.cursor() as mcur,
         replica.cursor() as rcur,
         mcur.copy(out) as reader,
-        rcur.copy(sql.SQL("copy {} from stdin (format binary)").format(keys)) as writer,
+        rcur.copy(into) as writer,
     ):
+        batch = bytearray()
         for block in reader:
-            writer.write(block)
-    gone = sql.SQL(
-        "{bucket} = any({buckets}) and not exists (select from {keys} as k"
-        " where {match})"
-    ).format(
-        bucket=_bucket(key),
-        buckets=sql.Literal(buckets),
-        keys=keys,
-        match=sql.SQL(" and ").join(
+            batch += block
+            if len(batch) >= 1 << 17:
+                writer.write(bytes(batch))
+                batch.clear()
+        writer.write(bytes(batch))
+    replica.execute(sql.SQL("analyze {}").format(keys))
+    gone = sql.SQL("not exists (select from {} as k where {})").format(
+        keys,
+        sql.SQL(" and ").join(
             sql.SQL("k.{c} = t.{c}").format(c=sql.Identifier(c)) for c in key
         ),
     )
+    deleted = 0
     if spec.deletes == "flag":
         replica.execute(
             sql.SQL(
@@ -264,12 +271,15 @@ def _deletes(
                 " where {gone} on conflict do nothing"
             ).format(
                 name=sql.Literal(rel.name),
-                cols=sql.SQL(", ").join(sql.Identifier("t", c) for c in key),
+                cols=_keys(key, "t"),
                 run=sql.Literal(run_id),
                 target=target,
                 gone=gone,
             )
         )
     else:
-        replica.execute(sql.SQL("delete from {} as t where {}").format(target, gone))
+        deleted = replica.execute(
+            sql.SQL("delete from {} as t where {}").format(target, gone)
+        ).rowcount
     replica.execute(sql.SQL("drop table {}").format(keys))
+    return deleted

@@ -41,6 +41,9 @@ create table if not exists {schema}.table_loads (
     primary key (run_id, table_name)
 );
 alter table {schema}.table_loads alter column replica_checksum drop not null;
+alter table {schema}.table_loads add column if not exists cursor_column text;
+-- The cursor's highest value loaded, as text: where the next incremental run starts.
+alter table {schema}.table_loads add column if not exists cursor_max text;
 create table if not exists {schema}.deleted_rows (
     table_name text not null,
     key jsonb not null,
@@ -60,6 +63,8 @@ class TableLoad:
     replica_checksum: int | None
     bytes: int
     seconds: float
+    cursor_column: str | None = None
+    cursor_max: object = None
 
     @property
     def matches(self) -> bool:
@@ -121,8 +126,10 @@ def finish_run(
     with conn.cursor() as cur:
         cur.executemany(
             _q(
-                "insert into {schema}.table_loads"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s)"
+                "insert into {schema}.table_loads (run_id, table_name, master_rows,"
+                " master_checksum, replica_rows, replica_checksum, bytes, seconds,"
+                " cursor_column, cursor_max)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             ),
             [
                 (
@@ -134,6 +141,8 @@ def finish_run(
                     t.replica_checksum,
                     t.bytes,
                     t.seconds,
+                    t.cursor_column,
+                    None if t.cursor_max is None else str(t.cursor_max),
                 )
                 for t in loads
             ],
@@ -165,14 +174,29 @@ def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
         TableLoad(
             r[0],
             r[1],
-            None if r[2] is None else int(r[2]),
+            _int(r[2]),
             r[3],
-            None if r[4] is None else int(r[4]),
+            _int(r[4]),
             r[5],
             r[6],
         )
         for r in rows
     ]
+
+
+def last_cursor(conn: psycopg.Connection, table: str, column: str) -> str | None:
+    """The highest cursor value loaded for ``table`` by the latest succeeded run that
+    recorded one for ``column`` (None: none did)."""
+    row = conn.execute(
+        _q(
+            "select loads.cursor_max from {schema}.table_loads as loads"
+            " join {schema}.runs as runs using (run_id)"
+            " where runs.status = 'succeeded' and loads.table_name = %s"
+            " and loads.cursor_column = %s order by loads.run_id desc limit 1"
+        ),
+        (table, column),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _int(value: object) -> int | None:

@@ -62,6 +62,8 @@ def load_json(result: RunResult) -> str:
     return json.dumps(
         {
             "run_id": result.run_id,
+            "mode": result.mode,
+            "seconds": round(result.seconds, 3),
             "snapshot_at": result.snapshot_at.isoformat(),
             "ok": result.ok,
             "schema_changes": result.schema_changes,

