@@ -51,6 +51,24 @@ create table if not exists {schema}.deleted_rows (
     detected_at timestamptz not null default now(),
     primary key (table_name, key)
 );
+-- One row per dbt node of the build that followed a run (replica sync).
+create table if not exists {schema}.build_results (
+    run_id bigint not null references {schema}.runs (run_id) on delete cascade,
+    unique_id text not null,
+    status text not null,
+    message text,
+    seconds double precision,
+    primary key (run_id, unique_id)
+);
+-- What a sync did, step by step: backup, extract-load, build, verify.
+create table if not exists {schema}.sync_steps (
+    run_id bigint not null references {schema}.runs (run_id) on delete cascade,
+    step text not null,
+    status text not null check (status in ('succeeded', 'failed', 'skipped')),
+    seconds double precision not null,
+    detail text,
+    primary key (run_id, step)
+);
 """
 
 
