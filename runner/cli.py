@@ -10,13 +10,13 @@ from pathlib import Path
 import click
 import psycopg
 
-from runner import __version__, dbt_invoke
+from runner import __version__, backup, dbt_invoke, pipeline
 from runner import demo as setup
 from runner.checksum import count_rows
-from runner.config import Config, selected
+from runner.config import Config, TableSpec, selected
 from runner.config import load as load_config
-from runner.db import connect_master, describe, redact
-from runner.display import LoadBars, NodeBar
+from runner.db import connect_master, connect_replica, describe, redact
+from runner.display import Bars, LoadBars, NodeBar
 from runner.errors import ReplicaError
 from runner.extract_load import RunResult, extract_load
 from runner.project import MASTER_ENV, REPLICA_ENV, Place, resolve
@@ -97,6 +97,16 @@ def _where(place: Place) -> None:
             _info(f"{role:8} {describe(url, role)} ({kind})")
 
 
+def _specs(
+    place: Place, config: Config, tables: Sequence[str] | None, all_tables: bool
+) -> list[TableSpec]:
+    """The tables to copy: named, every table of master's schema, or configured."""
+    if all_tables:
+        with connect_master(place.master_url) as conn:
+            tables = list_tables(conn, config.master_schema)
+    return selected(config, tuple(tables) if tables is not None else None)
+
+
 def _load(
     place: Place,
     tables: Sequence[str] | None = None,
@@ -109,12 +119,9 @@ def _load(
     """extract-load with a bar per table; ``tables`` None means the configured."""
     assert place.master_url and place.replica_url
     config = config or load_config(place.project_dir)
-    if all_tables:
-        with connect_master(place.master_url) as conn:
-            tables = list_tables(conn, config.master_schema)
-    specs = selected(config, tuple(tables) if tables is not None else None)
+    specs = _specs(place, config, tables, all_tables)
     try:
-        with LoadBars() as bars:
+        with Bars() as bars:
             return extract_load(
                 place.master_url,
                 place.replica_url,
@@ -122,7 +129,7 @@ def _load(
                 config=config,
                 jobs=jobs,
                 mode=mode,
-                progress=bars,
+                progress=LoadBars(bars),
             )
     except ReplicaError as exc:
         if place.embedded_master and "not found on the master" in exc.message:
@@ -136,13 +143,13 @@ def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.Dbt
         return dbt_invoke.build(
             place.project_dir, place.workdir, place.replica_url, extra, echo=click.echo
         )
-    with NodeBar() as bar:
+    with Bars() as bars:
         return dbt_invoke.build(
             place.project_dir,
             place.workdir,
             place.replica_url,
             extra,
-            on_event=bar.on_event,
+            on_event=NodeBar(bars).on_event,
         )
 
 
@@ -327,6 +334,18 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
 @cli.command()
 @place_options
 @load_options
+@click.option(
+    "--keep",
+    type=click.IntRange(0),
+    default=backup.DEFAULT_KEEP,
+    show_default=True,
+    help="Generations to keep for rollback.",
+)
+@click.option(
+    "--no-backup",
+    is_flag=True,
+    help="Skip the generation (faster; a failed build then cannot be undone).",
+)
 def sync(
     master_url,
     replica_url,
@@ -337,26 +356,130 @@ def sync(
     mode,
     jobs,
     config_path,
+    keep,
+    no_backup,
 ) -> None:
-    """Extract-load, then dbt build: bring the replica up to date with master.
+    """Bring the replica up to date: backup, extract-load, dbt build, verify.
 
-    Stops at the first failure; a failed load leaves the previous one in place.
+    The one command a scheduler runs. Before it changes anything it keeps the
+    replica's state as a generation; a failed load changes nothing, and a failed
+    build or verification restores the generation. Exit codes: 0 done, 1 error
+    (nothing changed), 3 dbt failed, 4 verification failed (both restored).
 
     \b
     Example:
         MASTER_DATABASE_URL=postgresql://reader@db.example.com/postgres \\
         REPLICA_DATABASE_URL=postgresql://localhost/crm replica sync
-        replica sync --mode incremental
+        replica sync --mode incremental --keep 7
     """
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
         args = _load_args(place, table_list, all_tables, config_path)
-        result = _load(place, mode=mode, jobs=jobs, **args)
-        outcome = _build(place, (), echo_dbt=False)
-    click.echo(load_table(result))
-    for note in result.schema_changes:
+        specs = _specs(place, args["config"], args["tables"], args["all_tables"])
+        with Bars() as bars:
+            result = pipeline.sync(
+                place.master_url,
+                place.replica_url,
+                place.project_dir,
+                place.workdir,
+                config=args["config"],
+                tables=specs,
+                mode=mode,
+                jobs=jobs,
+                keep=keep,
+                do_backup=not no_backup,
+                progress=LoadBars(bars),
+                on_event=NodeBar(bars).on_event,
+            )
+    click.echo(load_table(result.load))
+    for note in result.load.schema_changes:
         _info(f"schema: {note}")
-    click.echo(f"\ndbt build: {outcome.summary()}")
+    click.echo(f"\ndbt build: {result.build.summary()}")
+    click.echo(
+        "steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.steps)
+    )
+
+
+@cli.command("backup")
+@place_options
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a pg_dump custom-format file of the replica instead.",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(0),
+    default=backup.DEFAULT_KEEP,
+    show_default=True,
+    help="Generations to keep.",
+)
+def backup_command(master_url, replica_url, workdir, project_dir, out, keep) -> None:
+    """Keep the replica's current state as a generation (or dump it to a file).
+
+    A generation copies the landing tables and the dbt-built tables of the last
+    succeeded run into schema replica_gen_<run>; `replica rollback` restores it.
+    `replica sync` takes one before every change. With --out, writes a pg_dump
+    file instead (restore it with pg_restore).
+
+    \b
+    Example:
+        replica backup
+        replica backup --out backups/replica.dump
+    """
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        if out is not None:
+            path = backup.dump(place.replica_url, out)
+            click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
+            return
+        gen = backup.take(place.replica_url, place.workdir, keep=keep)
+    if gen is None:
+        raise ReplicaError("nothing to back up: no succeeded run yet")
+    click.echo(
+        f"generation of run {gen.run_id} in schema {gen.schema_name}: "
+        f"{len(gen.tables)} tables"
+    )
+
+
+@cli.command("rollback")
+@place_options
+@click.option(
+    "--to",
+    "to_run",
+    type=int,
+    metavar="RUN",
+    help="The run whose generation to restore. Default: the newest.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the generations kept.")
+def rollback_command(
+    master_url, replica_url, workdir, project_dir, to_run, list_only
+) -> None:
+    """Restore a generation of the replica, atomically.
+
+    Copies the generation's landing and dbt-built tables back in one transaction
+    and records a run with that run's counts and checksums, so that
+    `replica verify --against snapshot` proves the restore.
+
+    \b
+    Example:
+        replica rollback --list
+        replica rollback --to 12
+    """
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        if list_only:
+            with connect_replica(place.replica_url) as conn:
+                gens = backup.generations(conn)
+            click.echo(
+                table(
+                    ["run", "schema", "tables"],
+                    [(g.run_id, g.schema_name, len(g.tables)) for g in gens],
+                )
+            )
+            return
+        gen = backup.rollback(place.replica_url, to_run)
+    click.echo(
+        f"restored the generation of run {gen.run_id} ({len(gen.tables)} tables)"
+    )
 
 
 @cli.command()

@@ -29,6 +29,7 @@ class NodeResult:
     unique_id: str
     status: str
     message: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -166,9 +167,11 @@ def build(
             detail = f": {failed}" + (f" and {more} more" if more > 0 else "")
         else:
             detail = f": {_one_line(outcome.errors)}"
-        raise DbtFailed(
+        error = DbtFailed(
             f"dbt build failed{detail} (log: {workdir / 'logs' / 'dbt.log'})"
         )
+        error.outcome = outcome
+        raise error
     return outcome
 
 
@@ -197,7 +200,12 @@ def _results(path: Path) -> list[NodeResult]:
     except ValueError:
         return []
     return [
-        NodeResult(r["unique_id"], r["status"], redact(r.get("message") or ""))
+        NodeResult(
+            r["unique_id"],
+            r["status"],
+            redact(r.get("message") or ""),
+            float(r.get("execution_time") or 0.0),
+        )
         for r in data.get("results", [])
     ]
 

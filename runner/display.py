@@ -1,4 +1,7 @@
-"""Progress on the terminal (stderr): a bar per table while loading, one for dbt."""
+"""Progress on the terminal (stderr): a bar per table while loading, one for dbt.
+
+Both draw on one rich Progress, so that a sync shows them together.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +9,47 @@ import sys
 import threading
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from runner import meta
 from runner.extract_load import Progress as LoadProgress
 
 
-def _console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+class Bars:
+    """The shared display; use as a context manager around the work."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<26}"),
+            BarColumn(bar_width=12),
+            TextColumn("{task.fields[size]:>9}"),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[rows]}"),
+            console=Console(file=sys.stderr, highlight=False),
+            transient=False,
+        )
+
+    def __enter__(self) -> Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
 
 class LoadBars(LoadProgress):
     """One bar per table: MB streamed, MB/s, and rows and rows/s once done."""
 
-    def __init__(self) -> None:
-        self.bars = Progress(
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[rows]}"),
-            TimeElapsedColumn(),
-            console=_console(),
-            transient=False,
-        )
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars.progress
         self.tasks: dict[str, TaskID] = {}
         self.lock = threading.Lock()
 
-    def __enter__(self) -> LoadBars:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
-
     def table_started(self, table: str, size: int) -> None:
         with self.lock:
-            self.tasks[table] = self.bars.add_task(table, total=size or None, rows="")
+            self.tasks[table] = self.bars.add_task(
+                table, total=size or None, rows="", size=""
+            )
 
     def table_advanced(self, table: str, nbytes: int) -> None:
         task = self.tasks[table]
@@ -58,6 +57,7 @@ class LoadBars(LoadProgress):
         current = self.bars.tasks[task]
         if current.total is not None and current.completed > current.total:
             self.bars.update(task, total=current.completed * 1.1)
+        self.bars.update(task, size=f"{current.completed / 1e6:.1f} MB")
 
     def table_done(self, table: str, load: meta.TableLoad) -> None:
         task = self.tasks[table]
@@ -66,34 +66,26 @@ class LoadBars(LoadProgress):
             task,
             total=max(load.bytes, 1),
             completed=max(load.bytes, 1),
-            rows=f"{load.replica_rows:,} rows {rate:,.0f}/s",
+            size=f"{load.bytes / 1e6:.1f} MB",
+            rows=f"{load.replica_rows:,} rows, {rate:,.0f} rows/s",
         )
 
 
 class NodeBar:
     """A bar over dbt's nodes, fed by its JSON log events."""
 
-    def __init__(self) -> None:
-        self.bars = Progress(
-            TextColumn("dbt build"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=_console(),
-        )
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars.progress
         self.task: TaskID | None = None
-
-    def __enter__(self) -> NodeBar:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
 
     def on_event(self, event: dict) -> None:
         data = event.get("data", {})
         if not event["info"]["name"].endswith("Result") or "total" not in data:
             return
         if self.task is None:
-            self.task = self.bars.add_task("dbt", total=int(data["total"]))
+            self.task = self.bars.add_task(
+                "dbt build", total=int(data["total"]), rows="", size=""
+            )
         self.bars.advance(self.task)
+        done = self.bars.tasks[self.task]
+        self.bars.update(self.task, rows=f"{done.completed:.0f}/{done.total:.0f} nodes")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-#: Exit codes: 1 a user error or a failed check, 2 a crash (click's usage errors also
-#: exit 2), 3 a dbt build whose tests failed.
+#: Exit codes: 1 a user error or a failed check, 2 a check that could not run (and
+#: click's usage errors), 3 a dbt build whose tests failed, 4 a sync whose
+#: verification failed (the replica was restored).
 EXIT_FAILED = 1
 EXIT_DBT_FAILED = 3
+EXIT_VERIFY_FAILED = 4
 
 
 class ReplicaError(click.ClickException):
@@ -20,6 +22,7 @@ class DbtFailed(ReplicaError):
     """``dbt build`` ran but reported errors or failed tests."""
 
     exit_code = EXIT_DBT_FAILED
+    outcome: object = None  # the DbtOutcome, for the run log
 
 
 class CheckAborted(ReplicaError):
@@ -27,3 +30,9 @@ class CheckAborted(ReplicaError):
     schema is missing. Exit 2, so that "the check failed" (1) stays distinct."""
 
     exit_code = 2
+
+
+class VerifyFailed(ReplicaError):
+    """After a sync's build, the replica does not match the run's snapshot."""
+
+    exit_code = EXIT_VERIFY_FAILED
