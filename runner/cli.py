@@ -677,6 +677,48 @@ def status_command(
         )
 
 
+@cli.command("report")
+@place_options
+@click.option("--run", "run_id", type=click.IntRange(1), help="Default: the last run.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json", "html"]),
+    help="Default: md; with --out, the file's suffix (a directory gets all three).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write to FILE, or into DIR as report-run-N.md/.json/.html.",
+)
+def report_command(
+    master_url, replica_url, workdir, project_dir, run_id, fmt, out
+) -> None:
+    """The sync report of the last run (or --run N), from the replica's run log.
+
+    Counts, checksums and timings per table, changes since the previous succeeded
+    run, conflicts resolved (merge_conflicts), dbt test results, sync steps,
+    deleted rows flagged; HTML adds charts of rows per table and sync history
+    (one self-contained page). Reads only the replica. Exit 1 when there is no
+    run log or no such run.
+
+    \b
+    Example:
+        replica report
+        replica report --run 3 --format html --out reports/
+    """
+    from runner import report
+
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        assert place.replica_url
+        result = report.gather(place.replica_url, run_id)
+    if out is None:
+        click.echo(report.render(result, fmt or "md"), nl=False)
+        return
+    for path in report.write(result, out, fmt):
+        _info(f"wrote {path}")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     cli()
 
