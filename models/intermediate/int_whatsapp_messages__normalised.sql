@@ -2,7 +2,6 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        unique_key='whatsapp_message_id',
         on_schema_change='fail',
         indexes=[
             {'columns': ['whatsapp_message_id'], 'unique': true},
