@@ -345,6 +345,25 @@ def test_broken_links_fail_the_link_tests(
     assert failed == failing
 
 
+def test_a_column_master_added_is_reported(master_url, clusters, tmp_path):
+    replica = fresh_replica(master_url, clusters, "drift", local=False)
+    with psycopg.connect(replica) as conn:
+        conn.execute("alter table master_raw.leads add column lead_score integer")
+    result = build(
+        replica,
+        tmp_path,
+        *("--select", "+leads", "--indirect-selection", "cautious"),
+    )
+    assert result.exit_code == 0, result.output  # a warning: the replica still works
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    warned = {
+        r["unique_id"].split(".")[2]
+        for r in results["results"]
+        if r["status"] == "warn"
+    }
+    assert warned == {"columns_match_master_leads_leads"}
+
+
 def test_keep_and_local_wins_policies(master_url, clusters, tmp_path):
     replica = fresh_replica(master_url, clusters, "policies", local=True)
     result = build(
