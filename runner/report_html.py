@@ -43,7 +43,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 10px;
 .fact { background: var(--bg); border-radius: 8px; padding: 10px 12px; }
 .fact b { display: block; font-size: 12px; color: var(--muted); font-weight: 600;
   text-transform: uppercase; letter-spacing: 0.05em; }
-.fact span { font-size: 15px; word-break: break-all; }
+.fact span { font-size: 15px; overflow-wrap: anywhere; }
 .error-box { margin-top: 12px; padding: 10px 14px; border-radius: 8px;
   background: #fdecec; color: #8a1f1f; border: 1px solid #f3c2c2; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
@@ -51,6 +51,7 @@ th { text-align: left; color: var(--muted); font-weight: 600; font-size: 12px;
   text-transform: uppercase; letter-spacing: 0.04em; border-bottom: 2px solid
   var(--line); padding: 6px 8px; }
 td { border-bottom: 1px solid var(--line); padding: 6px 8px; vertical-align: top; }
+tr.group th { border-bottom: 0; padding-bottom: 0; color: var(--ink); }
 tr:nth-child(even) td { background: #fafbfd; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th.num { text-align: right; }
@@ -81,10 +82,12 @@ def _badge(text: str) -> str:
 
 
 def _table(
-    headers: list[str], rows: list[list[str]], right: set[int], cls: str = ""
+    headers: list[str], rows: list[list[str]], right: set[int], above: str = ""
 ) -> str:
-    """``rows`` hold HTML already escaped."""
-    head = "".join(
+    """``rows`` hold HTML already escaped; ``above``, a header row over the
+    column names."""
+    head = above + "<tr>"
+    head += "".join(
         f'<th class="num">{_e(h)}</th>' if i in right else f"<th>{_e(h)}</th>"
         for i, h in enumerate(headers)
     )
@@ -97,10 +100,7 @@ def _table(
         + "</tr>"
         for row in rows
     )
-    return (
-        f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
-    )
+    return f"<table><thead>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def rows_chart(report: Report) -> str:
@@ -219,13 +219,17 @@ def _tables(report: Report) -> str:
         ]
         for t in report.tables
     ]
-    headers = ["table", "master rows", "replica rows", "master checksum"]
-    headers += ["replica checksum", "match", "bytes", "seconds"]
+    headers = ["table", "master", "replica", "master", "replica", "match", "bytes"]
+    headers.append("seconds")
+    above = (
+        '<tr class="group"><th></th><th colspan="2" class="num">rows</th>'
+        '<th colspan="2">checksum</th><th colspan="3"></th></tr>'
+    )
     total = sum(t.replica_rows for t in report.tables)
     nbytes = sum(t.bytes for t in report.tables)
     return (
         '<div class="wide">'
-        + _table(headers, rows, {1, 2, 6, 7})
+        + _table(headers, rows, {1, 2, 6, 7}, above)
         + "</div>"
         + (
             f'<p class="note">{len(report.tables)} tables, {total:,} rows,'
@@ -264,12 +268,14 @@ def _changes(report: Report) -> str:
             + _e(", ".join(report.tables_removed) or "none")
             + ".</p>"
         )
-    changes = "".join(f"<li>{_e(c)}</li>" for c in run.schema_changes)
-    out.append(
-        f'<p class="note">Schema changes:</p><ul>{changes}</ul>'
-        if changes
-        else '<p class="note">Schema changes: none.</p>'
-    )
+    n = len(run.schema_changes)
+    items = "<ul>" + "".join(f"<li>{_e(c)}</li>" for c in run.schema_changes) + "</ul>"
+    if n == 0:
+        out.append('<p class="note">Schema changes: none.</p>')
+    elif n <= 5:
+        out.append(f'<p class="note">Schema changes:</p>{items}')
+    else:
+        out.append(f"<details><summary>{n} schema changes</summary>{items}</details>")
     return "".join(out)
 
 
@@ -347,6 +353,10 @@ def _deleted(report: Report) -> str:
     return _table(["table", "rows flagged"], rows, {1})
 
 
+def _runs(n: int) -> str:
+    return "run" if n == 1 else f"{n} runs"
+
+
 def _section(title: str, body: str, ident: str) -> str:
     return f'<section id="{ident}"><h2>{_e(title)}</h2>{body}</section>'
 
@@ -374,7 +384,9 @@ def to_html(report: Report) -> str:
         _section("Run", _facts(report), "run"),
         _section("Tables", _tables(report), "tables"),
         _section("Rows per table", rows_chart(report), "rows-chart"),
-        _section(f"Sync history (last {len(report.history)} runs)", history, "history"),
+        _section(
+            f"Sync history (last {_runs(len(report.history))})", history, "history"
+        ),
         _section("Changes since the previous sync", _changes(report), "changes"),
         _section("dbt tests", _build(report), "build"),
     ]
