@@ -113,6 +113,7 @@ class HistoryRun:
     mode: str
     status: str
     started_at: datetime
+    #: The sync's steps summed where recorded, else the load's duration.
     seconds: float | None
 
 
@@ -251,8 +252,10 @@ def _gather(conn: psycopg.Connection, run_id: int | None) -> Report:
         for r in reversed(
             conn.execute(
                 _q(
-                    "select run_id, mode, status, started_at, extract(epoch from"
-                    " finished_at - started_at) as seconds from {schema}.runs"
+                    "select run_id, mode, status, started_at, coalesce((select"
+                    " sum(s.seconds) from {schema}.sync_steps as s where s.run_id"
+                    " = r.run_id), extract(epoch from finished_at - started_at))"
+                    " as seconds from {schema}.runs as r"
                     " where run_id <= %s order by run_id desc limit %s"
                 ),
                 (run_id, HISTORY),
@@ -365,6 +368,18 @@ def signed(value: int) -> str:
     return f"{value:+,}" if value else "0"
 
 
+def durations(report: Report) -> list[tuple[str, str]]:
+    """The load's duration (runs.started_at to finished_at) and, for a sync that
+    recorded its steps, the whole sync's (their sum: backup, load, build, …)."""
+    load = (
+        "load duration" if report.steps else "duration",
+        duration(report.run.seconds),
+    )
+    if not report.steps:
+        return [load]
+    return [("sync duration", duration(sum(s.seconds for s in report.steps))), load]
+
+
 def headline(report: Report) -> str:
     """One sentence: how the run went."""
     run = report.run
@@ -407,7 +422,7 @@ def to_markdown(report: Report) -> str:
         ("snapshot", when(run.snapshot_at)),
         ("started", when(run.started_at)),
         ("finished", when(run.finished_at)),
-        ("duration", duration(run.seconds)),
+        *durations(report),
     ]
     if run.error:
         facts.append(("error", run.error))
@@ -449,7 +464,12 @@ def to_markdown(report: Report) -> str:
         out += [_md_table(["table", "rows"], rows, {1}), ""]
     else:
         out += ["None flagged by this run.", ""]
-    out += ["## Sync history", ""]
+    out += [
+        "## Sync history",
+        "",
+        "Duration: the sync's steps where recorded, else the load's.",
+        "",
+    ]
     rows = [
         [h.run_id, h.mode, h.status, when(h.started_at), duration(h.seconds)]
         for h in report.history

@@ -3,11 +3,13 @@ no script and no external asset, so it opens the same from a mail attachment."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from runner.report import (
     Report,
     duration,
+    durations,
     headline,
     signed,
     size,
@@ -132,21 +134,32 @@ def rows_chart(report: Report) -> str:
     return "".join(parts)
 
 
+def _tick(top: float) -> float:
+    """A round axis step (1, 2 or 5 times a power of ten) giving 3 to 6 ticks."""
+    step = 10.0 ** math.floor(math.log10(top / 4)) if top > 0 else 1.0
+    for factor in (1, 2, 5, 10):
+        if top / (step * factor) <= 6:
+            return step * factor
+    return step * 10  # pragma: no cover
+
+
 def history_chart(report: Report) -> str:
     """Vertical bars: each run's duration, coloured by its status."""
     runs = report.history
     left, top, plot_w, plot_h, bottom = 56, 12, 920, 180, 36
     width, height = left + plot_w + 12, top + plot_h + bottom
-    longest = max((h.seconds or 0 for h in runs), default=0) or 1
+    tick = _tick(max((h.seconds or 0 for h in runs), default=0))
+    ticks = int(-(-max((h.seconds or 0 for h in runs), default=0) // tick)) or 1
+    longest = tick * ticks
     step = plot_w / max(len(runs), 1)
     bar = min(36.0, step * 0.7)
     parts = [
         f'<svg role="img" aria-label="Sync history" viewBox="0 0 {width} {height}"'
         f' width="100%" xmlns="http://www.w3.org/2000/svg">'
     ]
-    for k in range(5):
-        value = longest * k / 4
-        y = top + plot_h - plot_h * k / 4
+    for k in range(ticks + 1):
+        value = tick * k
+        y = top + plot_h - plot_h * k / ticks
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"'
             f' stroke="#e3e7ee"/><text class="axis" x="{left - 6}" y="{y + 4:.1f}"'
@@ -194,7 +207,7 @@ def _facts(report: Report) -> str:
         ("snapshot", when(run.snapshot_at)),
         ("started", when(run.started_at)),
         ("finished", when(run.finished_at)),
-        ("duration", duration(run.seconds)),
+        *durations(report),
     ]
     cards = "".join(
         f'<div class="fact"><b>{_e(k)}</b><span>{_e(v)}</span></div>' for k, v in facts
@@ -308,7 +321,9 @@ def _conflicts(report: Report) -> str:
     return (
         f'<div class="chips">{chips}</div><p class="note">{len(report.conflicts)}'
         f" differing columns in {_e(report.conflicts_relation)}, as of the latest"
-        " dbt build.</p><details><summary>Show them</summary>"
+        " dbt build.</p>"
+        + ("<details open>" if len(report.conflicts) <= 50 else "<details>")
+        + "<summary>Show them</summary>"
         + _table(headers, rows, set())
         + "</details>"
     )
@@ -374,6 +389,8 @@ def to_html(report: Report) -> str:
         for h in reversed(report.history)
     ]
     history = history_chart(report) + (
+        '<p class="note">Bar height: the sync\'s duration (its recorded steps),'
+        " else the load's. The reported run is outlined.</p>"
         "<details><summary>Runs</summary>"
         + _table(["run", "mode", "status", "started", "duration"], history_rows, {0, 4})
         + "</details>"
