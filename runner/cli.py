@@ -396,7 +396,12 @@ def sync(
         _info(f"schema: {note}")
     click.echo(f"\ndbt build: {result.build.summary()}")
     click.echo(
-        "steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.steps)
+        "steps: "
+        + ", ".join(
+            f"{s.name} {s.seconds:.1f}s"
+            + ("" if s.status == "succeeded" else f" ({s.status})")
+            for s in result.steps
+        )
     )
 
 

@@ -88,6 +88,9 @@ def sync(
                 replica_url, workdir, keep=keep, landing=config.landing_schema
             ),
         )
+        if result.generation is None:
+            result.steps[-1].status = "skipped"
+            result.steps[-1].detail = "no succeeded run to keep yet"
     try:
         result.load = _timed(
             result,

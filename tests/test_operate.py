@@ -1,0 +1,164 @@
+"""`replica sync` as a scheduler runs it, generations, rollback and backup files."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from conftest import new_database, run_cli
+
+from runner import demo
+from runner.errors import EXIT_DBT_FAILED
+
+
+def rows_text(url: str, schema: str, table: str) -> list[str]:
+    with psycopg.connect(url, options="-c TimeZone=UTC") as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                f"select t::text from {schema}.{table} as t order by 1"
+            ).fetchall()
+        ]
+
+
+@pytest.fixture
+def pair(clusters, tmp_path) -> dict:
+    """A writable synthetic master and an empty replica of their own."""
+    master = new_database(clusters["master"], "opmaster")
+    demo.ensure_master(master, seed=42, scale=1)
+    replica = new_database(clusters["replica"], "opreplica")
+    return {
+        "args": ["--master-url", master, "--replica-url", replica],
+        "master": master,
+        "replica": replica,
+        "work": tmp_path,
+    }
+
+
+def sync(pair: dict, *extra: str):
+    return run_cli(["sync", *pair["args"], *extra], pair["work"])
+
+
+def test_sync_records_its_steps_and_the_build(pair):
+    result = sync(pair)
+    assert result.exit_code == 0, result.output
+    assert "steps: backup 0.0s (skipped)" in result.output  # nothing to keep yet
+    second = sync(pair)
+    assert second.exit_code == 0, second.output
+    assert "steps: backup" in second.output
+    with psycopg.connect(pair["replica"]) as conn:
+        steps = conn.execute(
+            "select step, status from replica_meta.sync_steps where run_id ="
+            " (select max(run_id) from replica_meta.runs) order by step"
+        ).fetchall()
+        results = conn.execute(
+            "select status, count(*) from replica_meta.build_results where run_id ="
+            " (select max(run_id) from replica_meta.runs) group by 1"
+        ).fetchall()
+    assert steps == [
+        ("backup", "succeeded"),
+        ("dbt build", "succeeded"),
+        ("extract-load", "succeeded"),
+        ("verify", "succeeded"),
+    ]
+    assert dict(results)["pass"] > 50 and "fail" not in dict(results)
+
+
+def master_dashboard_off_by_one(master: str) -> None:
+    """Master's own dashboard view now disagrees with what its data says: the
+    replica's dashboard test (equal to master's view) must fail."""
+    with psycopg.connect(master, autocommit=True) as conn:
+        conn.execute(
+            "create or replace view dashboard_bant_distribution as"
+            " select bant_status, count(*) + 1 as lead_count, null::numeric"
+            " as avg_score, round(100.0 * count(*) / sum(count(*)) over (), 2)"
+            " as percentage, now() as updated_at from leads group by bant_status"
+        )
+
+
+def test_failed_build_restores_the_previous_replica(pair):
+    assert sync(pair).exit_code == 0
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute("update leads set name = name || ' (new)'")
+    assert sync(pair).exit_code == 0  # run 2, with the new names
+    before = {
+        t: rows_text(pair["replica"], schema, t)
+        for schema, t in (
+            ("master_raw", "leads"),
+            ("public", "leads"),
+            ("master_raw", "whatsapp_messages"),
+        )
+    }
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute("update leads set name = name || ' (newer)'")
+    master_dashboard_off_by_one(pair["master"])
+    failed = sync(pair)
+    assert failed.exit_code == EXIT_DBT_FAILED, failed.output
+    error = [ln for ln in failed.output.splitlines() if ln.startswith("Error:")]
+    assert len(error) == 1 and "restored to run 2" in error[0]
+    after = {
+        t: rows_text(pair["replica"], schema, t)
+        for schema, t in (
+            ("master_raw", "leads"),
+            ("public", "leads"),
+            ("master_raw", "whatsapp_messages"),
+        )
+    }
+    assert after == before
+    verify = run_cli(
+        ["verify", "--replica-url", pair["replica"], "--against", "snapshot"],
+        pair["work"],
+    )
+    assert verify.exit_code == 0, verify.output
+
+
+def test_rollback_to_an_older_generation_restores_its_checksums(pair):
+    assert sync(pair).exit_code == 0  # run 1
+    first_leads = rows_text(pair["replica"], "public", "leads")
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute(
+            "delete from lead_status_history where id in"
+            " (select id from lead_status_history order by id limit 10)"
+        )
+        conn.execute("update leads set status = 'warm'")
+    assert sync(pair).exit_code == 0  # run 2 keeps run 1 as a generation
+    assert sync(pair).exit_code == 0  # run 3 keeps run 2
+    listed = run_cli(
+        ["rollback", "--replica-url", pair["replica"], "--list"], pair["work"]
+    )
+    assert [ln.split()[0] for ln in listed.output.splitlines()[2:]] == ["2", "1"]
+    back = run_cli(
+        ["rollback", "--replica-url", pair["replica"], "--to", "1"], pair["work"]
+    )
+    assert back.exit_code == 0, back.output
+    assert rows_text(pair["replica"], "public", "leads") == first_leads
+    with psycopg.connect(pair["replica"]) as conn:
+        history = conn.execute(
+            "select count(*) from master_raw.lead_status_history"
+        ).fetchone()[0]
+    assert history == 138
+    verify = run_cli(
+        ["verify", "--replica-url", pair["replica"], "--against", "snapshot"],
+        pair["work"],
+    )
+    assert verify.exit_code == 0, verify.output
+    missing = run_cli(
+        ["rollback", "--replica-url", pair["replica"], "--to", "99"], pair["work"]
+    )
+    assert missing.exit_code == 1 and "no generation of run 99" in missing.output
+
+
+def test_backup_file_is_a_pg_dump_archive(pair, tmp_path):
+    assert sync(pair).exit_code == 0
+    out = tmp_path / "dumps" / "replica.dump"
+    result = run_cli(
+        ["backup", "--replica-url", pair["replica"], "--out", str(out)], pair["work"]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:5] == b"PGDMP"
+    assert out.stat().st_size > 50_000
+
+
+def test_rollback_without_generations_is_one_line(pair):
+    result = run_cli(["rollback", "--replica-url", pair["replica"]], pair["work"])
+    assert result.exit_code == 1
+    assert "no generation to roll back to" in result.output
