@@ -403,6 +403,8 @@ def sync(
             for s in result.steps
         )
     )
+    for path in result.reports:
+        _info(f"report: {path}")
 
 
 @cli.command("backup")

@@ -1,11 +1,12 @@
-"""`replica sync`: guard → backup → extract-load → dbt build → verify, all or nothing.
+"""`replica sync`: guard → backup → extract-load → dbt build → verify → report.
 
 The guard runs inside extract-load (read-only master, replica is not master). Before
 anything changes, the last succeeded run's state is kept as a generation. A failed
 load changes nothing (it is atomic); a failed build or verification restores that
 generation, so the replica is left as it was. Each step is recorded in
 ``replica_meta.sync_steps`` and the build's node results in
-``replica_meta.build_results``.
+``replica_meta.build_results``; the run's report (Markdown, JSON, HTML) is written
+under ``WORKDIR/reports/``, whether the sync succeeded or not.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class SyncResult:
     steps: list[Step] = field(default_factory=list)
     generation: backup.Generation | None = None
     rolled_back_to: int | None = None
+    reports: list[Path] = field(default_factory=list)
 
 
 def _timed(result: SyncResult, name: str, action: Callable[[], object]) -> object:
@@ -137,7 +139,32 @@ def sync(
         raise
     finally:
         _record(replica_url, result, run_id)
+        _report(replica_url, workdir, run_id, result)
     return result
+
+
+def _report(replica_url: str, workdir: Path, run_id: int, result: SyncResult) -> None:
+    """Write the run's report (Markdown, JSON, HTML) under WORKDIR/reports/."""
+    from runner import report
+
+    started = time.perf_counter()
+    try:
+        result.reports = report.write(
+            report.gather(replica_url, run_id), workdir / "reports", None
+        )
+    except (ReplicaError, psycopg.Error, OSError) as exc:
+        detail = exc.message if isinstance(exc, ReplicaError) else redact(str(exc))
+        result.steps.append(
+            Step(
+                "report",
+                "failed",
+                time.perf_counter() - started,
+                detail.splitlines()[0] if detail else "",
+            )
+        )
+    else:
+        result.steps.append(Step("report", "succeeded", time.perf_counter() - started))
+    _record(replica_url, result, run_id)
 
 
 def _restore(

@@ -58,8 +58,11 @@ def test_sync_records_its_steps_and_the_build(pair):
         ("backup", "succeeded"),
         ("dbt build", "succeeded"),
         ("extract-load", "succeeded"),
+        ("report", "succeeded"),
         ("verify", "succeeded"),
     ]
+    reports = sorted(p.name for p in (pair["work"] / "reports").iterdir())
+    assert "report-run-2.html" in reports and "report-run-2.md" in reports
     assert dict(results)["pass"] > 50 and "fail" not in dict(results)
 
 
