@@ -396,3 +396,29 @@ def test_all_tables_and_incremental_from_the_cli(writable_master, replica, tmp_p
     )
     assert inc.exit_code == 0, inc.output
     assert "whatsapp_messages" in inc.output
+
+
+class Interrupt(Progress):
+    """Ctrl-C while a table streams."""
+
+    def table_advanced(self, table: str, nbytes: int) -> None:
+        if table == "whatsapp_messages":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_leaves_the_previous_load_and_records_the_run(master_url, replica):
+    extract_load(master_url, replica, ["leads", "whatsapp_messages"])
+    with pytest.raises(KeyboardInterrupt):
+        extract_load(
+            master_url, replica, ["leads", "whatsapp_messages"], progress=Interrupt()
+        )
+    with psycopg.connect(replica) as conn:
+        runs = conn.execute(
+            "select status, error from replica_meta.runs order by run_id"
+        ).fetchall()
+        count = conn.execute(
+            "select count(*) from master_raw.whatsapp_messages"
+        ).fetchone()[0]
+    assert [r[0] for r in runs] == ["succeeded", "failed"]
+    assert runs[1][1] == "KeyboardInterrupt"
+    assert count == 1296
