@@ -58,6 +58,10 @@ def run(
     by_name = {s.name: s for s in specs}
     loads, notes = [], []
     with connect_replica(replica_url) as replica, replica.transaction():
+        # Room for the key comparison's hash and the temporary tables in memory
+        # (this session only).
+        replica.execute("set local work_mem = '256MB'")
+        replica.execute("set local temp_buffers = '256MB'")
         for i, rel in enumerate(relations):
             spec = by_name[rel.name]
             before = schema.landing_columns(replica, landing, rel.name)
@@ -221,26 +225,44 @@ def _merge(
     )
 
 
-def _deletes(
+def _ship_keys(
     master: psycopg.Connection,
     replica: psycopg.Connection,
     rel: schema.Relation,
-    spec: TableSpec,
     target: sql.Identifier,
     key: list[str],
-    run_id: int,
-) -> None:
-    """Remove (or flag) replica rows whose key master no longer has: master's keys
-    stream into a temporary table and an anti-join finds the rest."""
+) -> sql.Composable:
+    """Stream master's keys into a temporary table; return a relation (with the
+    key columns) to anti-join against.
+
+    A single-column key travels as arrays, one per 1,024 heap pages, so Python
+    handles a few dozen messages instead of a message per row.
+    """
     keys = sql.Identifier("_crm_master_keys")
-    replica.execute(
-        sql.SQL(
-            "create temporary table {} on commit drop as select {} from {} limit 0"
-        ).format(keys, _keys(key), target)
-    )
-    out = sql.SQL("copy (select {} from {}) to stdout (format binary)").format(
-        _keys(key), sql.Identifier(rel.schema, rel.name)
-    )
+    source = sql.Identifier(rel.schema, rel.name)
+    if len(key) == 1:
+        column = sql.Identifier(key[0])
+        replica.execute(
+            sql.SQL(
+                "create temporary table {} on commit drop as"
+                " select array[{}] as keys from {} limit 0"
+            ).format(keys, column, target)
+        )
+        out = sql.SQL(
+            "copy (select array_agg({}) from {}"
+            " group by (ctid::text::point)[0]::bigint >> 10) to stdout (format binary)"
+        ).format(column, source)
+        relation = sql.SQL("(select unnest(keys) as {} from {})").format(column, keys)
+    else:
+        replica.execute(
+            sql.SQL(
+                "create temporary table {} on commit drop as select {} from {} limit 0"
+            ).format(keys, _keys(key), target)
+        )
+        out = sql.SQL("copy (select {} from {}) to stdout (format binary)").format(
+            _keys(key), source
+        )
+        relation = keys
     into = sql.SQL("copy {} from stdin (format binary)").format(keys)
     with (
         master.cursor() as mcur,
@@ -256,10 +278,32 @@ def _deletes(
                 batch.clear()
         writer.write(bytes(batch))
     replica.execute(sql.SQL("analyze {}").format(keys))
-    gone = sql.SQL("not exists (select from {} as k where {})").format(
-        keys,
-        sql.SQL(" and ").join(
-            sql.SQL("k.{c} = t.{c}").format(c=sql.Identifier(c)) for c in key
+    return relation
+
+
+def _deletes(
+    master: psycopg.Connection,
+    replica: psycopg.Connection,
+    rel: schema.Relation,
+    spec: TableSpec,
+    target: sql.Identifier,
+    key: list[str],
+    run_id: int,
+) -> int:
+    """Remove (or flag) replica rows whose key master no longer has; returns how
+    many rows were deleted (0 when flagging)."""
+    keys = _ship_keys(master, replica, rel, target, key)
+    # The keys missing from master, read off the landing table's primary key
+    # index (an index-only scan: COPY FREEZE left its pages all-visible).
+    missing = sql.SQL(
+        "select {cols} from {target} as l where not exists"
+        " (select from {keys} as k where {match})"
+    ).format(
+        cols=_keys(key, "l"),
+        target=target,
+        keys=keys,
+        match=sql.SQL(" and ").join(
+            sql.SQL("k.{c} = l.{c}").format(c=sql.Identifier(c)) for c in key
         ),
     )
     deleted = 0
@@ -267,19 +311,20 @@ def _deletes(
         replica.execute(
             sql.SQL(
                 "insert into replica_meta.deleted_rows (table_name, key, run_id)"
-                " select {name}, to_jsonb(row({cols})), {run} from {target} as t"
-                " where {gone} on conflict do nothing"
+                " select {name}, to_jsonb(row({cols})), {run} from ({missing}) as m"
+                " on conflict do nothing"
             ).format(
                 name=sql.Literal(rel.name),
-                cols=_keys(key, "t"),
+                cols=_keys(key, "m"),
                 run=sql.Literal(run_id),
-                target=target,
-                gone=gone,
+                missing=missing,
             )
         )
     else:
         deleted = replica.execute(
-            sql.SQL("delete from {} as t where {}").format(target, gone)
+            sql.SQL("delete from {target} as t where ({cols}) in ({missing})").format(
+                target=target, cols=_keys(key, "t"), missing=missing
+            )
         ).rowcount
-    replica.execute(sql.SQL("drop table {}").format(keys))
+    replica.execute("drop table _crm_master_keys")
     return deleted
