@@ -242,9 +242,15 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
         with click.progressbar(
-            length=setup.expected_rows(scale), file=sys.stderr, label="Synthetic master"
+            length=1, file=sys.stderr, label="Synthetic master"
         ) as bar:
-            state = setup.ensure_master(place.master_url, seed, scale, bar.update)
+            state = setup.ensure_master(
+                place.master_url,
+                seed,
+                scale,
+                bar.update,
+                lambda total: setattr(bar, "length", total),
+            )
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
         if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
             _info("replica given the application's legacy local tables")

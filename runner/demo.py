@@ -26,10 +26,15 @@ def _exists(conn: psycopg.Connection, name: str) -> bool:
 
 
 def ensure_master(
-    url: str, seed: int, scale: int, on_rows: Callable[[int], None] | None = None
+    url: str,
+    seed: int,
+    scale: int,
+    on_rows: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> str:
     """Create the synthetic master at ``url`` unless the same one is there.
 
+    ``on_total`` hears how many rows will be written, ``on_rows`` each batch.
     Returns "created" or "reused".
     """
     with connect(url, "demo master", read_only=False, autocommit=True) as conn:
@@ -53,6 +58,8 @@ def ensure_master(
                 )
             conn.execute("drop schema if exists synthetic cascade")
         rows = synthetic.master_rows(seed=seed, scale=scale)
+        if on_total:
+            on_total(sum(len(t) for t in rows.tables.values()))
         synthetic.create_master(conn, rows, on_rows)
         with conn.transaction():
             conn.execute("create schema synthetic")
@@ -64,17 +71,6 @@ def ensure_master(
                 f"insert into {MARKER} (seed, scale) values (%s, %s)", (seed, scale)
             )
     return "created"
-
-
-def expected_rows(scale: int) -> int:
-    """Rows the synthetic master holds at ``scale``, for progress bars."""
-    return (
-        sum(
-            c * (scale if t in synthetic.VOLUME_TABLES else 1)
-            for t, c in synthetic.BASE_COUNTS.items()
-        )
-        + 300
-    )
 
 
 def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:

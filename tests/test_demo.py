@@ -28,7 +28,7 @@ def test_demo_twice_and_no_server_left(tmp_path):
         ("lead_status_history", "138"),
     ):
         line = next(
-            ln for ln in first.output.splitlines() if ln.startswith(table + " ")
+            ln for ln in first.stdout.splitlines() if ln.startswith(table + " ")
         )
         assert line.split()[1:] == [count, count, "match"], line
     assert "ERROR=0" in first.output and "WARN=0" in first.output
