@@ -124,7 +124,7 @@ class _Worker:
                 connect_replica(self.replica_url),
                 connect_replica(self.replica_url, autocommit=True),
             ]
-            session = _Session(*conns, side=ThreadPoolExecutor(max_workers=1))
+            session = _Session(*conns, side=ThreadPoolExecutor(max_workers=2))
             with self.lock:
                 self.sessions.append(session)
             for conn in conns[:2]:
@@ -160,9 +160,6 @@ class _Worker:
     ) -> meta.TableLoad:
         s = self._session()
         started = time.perf_counter()
-        master_sum = s.side.submit(
-            count_and_checksum, s.master_check, rel.schema, rel.name
-        )
         self.progress.table_started(rel.name, rel.size)
         target = sql.Identifier(self.landing, fresh)
         with s.replica.transaction():
@@ -171,6 +168,11 @@ class _Worker:
             stream.create_table(s.replica, target, rel)
             nbytes = stream.copy_table(
                 s.master, s.replica, rel, target, self._tick(rel.name)
+            )
+            # Checksums after the copy, not beside it: the copy keeps both cores
+            # busy, and master's checksum then overlaps the commit and the key.
+            master_sum = s.side.submit(
+                count_and_checksum, s.master_check, rel.schema, rel.name
             )
         # The same scan finds the cursor's highest value: the next incremental
         # run starts there.
