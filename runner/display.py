@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
@@ -44,6 +45,8 @@ class LoadBars(LoadProgress):
         self.bars = bars.progress
         self.tasks: dict[str, TaskID] = {}
         self.lock = threading.Lock()
+        self.pending: dict[str, int] = {}
+        self.drawn: dict[str, float] = {}
 
     def table_started(self, table: str, size: int) -> None:
         with self.lock:
@@ -52,6 +55,13 @@ class LoadBars(LoadProgress):
             )
 
     def table_advanced(self, table: str, nbytes: int) -> None:
+        # Drawing is throttled: a 1 GB table streams in thousands of batches.
+        with self.lock:
+            self.pending[table] = self.pending.get(table, 0) + nbytes
+            now = time.monotonic()
+            if now - self.drawn.get(table, 0.0) < 0.2:
+                return
+            self.drawn[table], nbytes = now, self.pending.pop(table)
         task = self.tasks[table]
         self.bars.advance(task, nbytes)
         current = self.bars.tasks[task]
