@@ -10,7 +10,7 @@ import threading
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from runner import meta
 from runner.extract_load import Progress as LoadProgress
@@ -24,7 +24,7 @@ class Bars:
             TextColumn("{task.description:<26}"),
             BarColumn(bar_width=12),
             TextColumn("{task.fields[size]:>9}"),
-            TransferSpeedColumn(),
+            TextColumn("{task.fields[speed]:>10}"),
             TextColumn("{task.fields[rows]}"),
             console=Console(file=sys.stderr, highlight=False),
             transient=False,
@@ -46,13 +46,15 @@ class LoadBars(LoadProgress):
         self.tasks: dict[str, TaskID] = {}
         self.lock = threading.Lock()
         self.pending: dict[str, int] = {}
+        self.started: dict[str, float] = {}
         self.drawn: dict[str, float] = {}
 
     def table_started(self, table: str, size: int) -> None:
         with self.lock:
             self.tasks[table] = self.bars.add_task(
-                table, total=size or None, rows="", size=""
+                table, total=size or None, rows="", size="", speed=""
             )
+            self.started[table] = time.monotonic()
 
     def table_advanced(self, table: str, nbytes: int) -> None:
         # Drawing is throttled: a 1 GB table streams in thousands of batches.
@@ -67,7 +69,12 @@ class LoadBars(LoadProgress):
         current = self.bars.tasks[task]
         if current.total is not None and current.completed > current.total:
             self.bars.update(task, total=current.completed * 1.1)
-        self.bars.update(task, size=f"{current.completed / 1e6:.1f} MB")
+        elapsed = max(time.monotonic() - self.started[table], 1e-3)
+        self.bars.update(
+            task,
+            size=f"{current.completed / 1e6:.1f} MB",
+            speed=f"{current.completed / 1e6 / elapsed:.1f} MB/s",
+        )
 
     def table_done(self, table: str, load: meta.TableLoad) -> None:
         task = self.tasks[table]
@@ -77,6 +84,7 @@ class LoadBars(LoadProgress):
             total=max(load.bytes, 1),
             completed=max(load.bytes, 1),
             size=f"{load.bytes / 1e6:.1f} MB",
+            speed=f"{load.bytes / 1e6 / max(load.seconds, 1e-3):.1f} MB/s",
             rows=f"{load.replica_rows:,} rows, {rate:,.0f} rows/s",
         )
 
@@ -89,13 +97,13 @@ class NodeBar:
         self.task: TaskID | None = None
 
     def on_event(self, event: dict) -> None:
-        data = event.get("data", {})
-        if not event["info"]["name"].endswith("Result") or "total" not in data:
-            return
-        if self.task is None:
+        name, data = event["info"]["name"], event.get("data", {})
+        if self.task is None and name == "LogStartLine" and "total" in data:
             self.task = self.bars.add_task(
-                "dbt build", total=int(data["total"]), rows="", size=""
+                "dbt build", total=int(data["total"]), rows="", size="", speed=""
             )
+        if self.task is None or not name.endswith("Result"):
+            return
         self.bars.advance(self.task)
         done = self.bars.tasks[self.task]
         self.bars.update(self.task, rows=f"{done.completed:.0f}/{done.total:.0f} nodes")
