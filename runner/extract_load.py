@@ -389,11 +389,7 @@ def _full(
         pool.shutdown(wait=True, cancel_futures=True)
         worker.close()
     ordered = [loads[r.name] for r in relations]
-    bad = [t.table_name for t in ordered if not t.matches]
-    if bad:
-        raise ReplicaError(
-            "replica differs from the master snapshot after loading: " + ", ".join(bad)
-        )
+    refuse_mismatches(ordered)
     notes = [
         f"{r.name}: {change}"
         for r in relations
@@ -401,12 +397,33 @@ def _full(
     ]
     with control.transaction():
         notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
-        meta.finish_run(
-            control,
-            run_id,
-            master_version=snapshot.server_version,
-            snapshot_at=snapshot.taken_at,
-            loads=ordered,
-            notes=notes,
+        return finish(control, run_id, "full", snapshot, ordered, notes)
+
+
+def refuse_mismatches(loads: list[meta.TableLoad]) -> None:
+    """Raise when a table's count or checksum differs from master's snapshot."""
+    bad = [t.table_name for t in loads if not t.matches]
+    if bad:
+        raise ReplicaError(
+            "replica differs from the master snapshot after loading: " + ", ".join(bad)
         )
-    return RunResult(run_id, "full", snapshot.taken_at, ordered, notes)
+
+
+def finish(
+    conn: psycopg.Connection,
+    run_id: int,
+    mode: str,
+    snapshot: Snapshot,
+    loads: list[meta.TableLoad],
+    notes: list[str],
+) -> RunResult:
+    """Record the run as succeeded (in the caller's transaction)."""
+    meta.finish_run(
+        conn,
+        run_id,
+        master_version=snapshot.server_version,
+        snapshot_at=snapshot.taken_at,
+        loads=loads,
+        notes=notes,
+    )
+    return RunResult(run_id, mode, snapshot.taken_at, loads, notes)

@@ -53,7 +53,11 @@ def run(
     landing: str,
     progress,
 ) -> object:
-    from runner.extract_load import FRESH_PREFIX, RunResult  # noqa: PLC0415 (cycle)
+    from runner.extract_load import (  # the engine imports this module
+        FRESH_PREFIX,
+        finish,
+        refuse_mismatches,
+    )
 
     by_name = {s.name: s for s in specs}
     loads, notes = [], []
@@ -84,23 +88,8 @@ def run(
             load.seconds = time.perf_counter() - started
             loads.append(load)
             progress.table_done(rel.name, load)
-        bad = [t.table_name for t in loads if not t.matches]
-        if bad:
-            from runner.errors import ReplicaError
-
-            raise ReplicaError(
-                "replica differs from the master snapshot after "
-                "merging: " + ", ".join(bad)
-            )
-        meta.finish_run(
-            replica,
-            run_id,
-            master_version=snapshot.server_version,
-            snapshot_at=snapshot.taken_at,
-            loads=loads,
-            notes=notes,
-        )
-    return RunResult(run_id, "incremental", snapshot.taken_at, loads, notes)
+        refuse_mismatches(loads)
+        return finish(replica, run_id, "incremental", snapshot, loads, notes)
 
 
 def _reload(

@@ -24,6 +24,7 @@ from psycopg import sql
 from runner import meta, summary
 from runner.checksum import count_and_checksum
 from runner.db import connect_master, connect_replica
+from runner.schema import landing_columns
 from runner.tables import DEFAULT_TABLES, MASTER_SCHEMA
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -124,13 +125,7 @@ def _last_run(replica: psycopg.Connection) -> tuple | None:
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
-    rows = conn.execute(
-        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
-        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
-        " order by a.attnum",
-        (sql.Identifier(schema, table).as_string(conn),),
-    ).fetchall()
-    return dict(rows)
+    return {c.name: c.type for c in landing_columns(conn, schema, table)}
 
 
 def _schema_changes(master: dict[str, str], landing: dict[str, str]) -> list[str]:

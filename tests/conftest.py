@@ -53,6 +53,20 @@ def run_cli(args: list[str], workdir: Path, **env: str) -> Result:
     )
 
 
+def rows_text(url: str, schema: str, table: str) -> list[str]:
+    """Every row of ``schema.table`` as text, sorted: a content comparison that does
+    not depend on row order (same session settings on every side)."""
+    with psycopg.connect(url, options="-c TimeZone=UTC -c extra_float_digits=3") as c:
+        return [
+            r[0]
+            for r in c.execute(
+                psycopg.sql.SQL("select t::text from {} as t order by 1").format(
+                    psycopg.sql.Identifier(schema, table)
+                )
+            ).fetchall()
+        ]
+
+
 def new_database(url: str, prefix: str) -> str:
     """A fresh empty database beside ``url``'s, for tests that break things."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"

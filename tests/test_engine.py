@@ -7,8 +7,7 @@ import threading
 
 import psycopg
 import pytest
-from conftest import new_database, run_cli
-from psycopg import sql
+from conftest import new_database, rows_text, run_cli
 from psycopg.conninfo import make_conninfo
 
 from runner import config as replication
@@ -19,18 +18,6 @@ from runner.errors import ReplicaError
 from runner.extract_load import Progress, extract_load
 from runner.schema import list_tables
 from runner.tables import CRM_TABLES
-
-
-def rows_text(url: str, schema: str, table: str) -> list[str]:
-    with psycopg.connect(url, options="-c TimeZone=UTC -c extra_float_digits=3") as c:
-        return [
-            r[0]
-            for r in c.execute(
-                sql.SQL("select t::text from {} as t order by 1").format(
-                    sql.Identifier(schema, table)
-                )
-            ).fetchall()
-        ]
 
 
 @pytest.fixture

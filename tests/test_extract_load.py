@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from conftest import new_database
-from psycopg import sql
+from conftest import new_database, rows_text
 
 from runner import meta
 from runner.db import connect_master
 from runner.errors import ReplicaError
 from runner.extract_load import extract_load
 from runner.tables import CRM_TABLES, DASHBOARD_VIEWS
-
-
-def rows_text(url: str, schema: str, table: str) -> list[str]:
-    """Every row as text, sorted: a content comparison independent of order."""
-    with psycopg.connect(url, options="-c TimeZone=UTC -c extra_float_digits=3") as c:
-        return [
-            r[0]
-            for r in c.execute(
-                sql.SQL("select t::text from {} as t order by 1").format(
-                    sql.Identifier(schema, table)
-                )
-            ).fetchall()
-        ]
 
 
 @pytest.mark.parametrize("table", CRM_TABLES)

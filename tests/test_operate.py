@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from conftest import new_database, run_cli
+from conftest import new_database, rows_text, run_cli
 
 from runner import demo
 from runner.errors import EXIT_DBT_FAILED
-
-
-def rows_text(url: str, schema: str, table: str) -> list[str]:
-    with psycopg.connect(url, options="-c TimeZone=UTC") as conn:
-        return [
-            r[0]
-            for r in conn.execute(
-                f"select t::text from {schema}.{table} as t order by 1"
-            ).fetchall()
-        ]
 
 
 @pytest.fixture

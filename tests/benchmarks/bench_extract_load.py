@@ -49,18 +49,33 @@ def pipe(master: str, replica: str) -> float:
     with psycopg.connect(replica, autocommit=True) as conn:
         conn.execute("truncate bench_pipe.whatsapp_messages")
     psql = psql_binary()
-    command = (f'{psql} -X -q "{master}" -c "COPY {TABLE} TO STDOUT (FORMAT binary)" | '
-               f'{psql} -X -q "{replica}" -c "COPY bench_pipe.{TABLE} FROM STDIN'
-               ' (FORMAT binary)"')
+    command = (
+        f'{psql} -X -q "{master}" -c "COPY {TABLE} TO STDOUT (FORMAT binary)" | '
+        f'{psql} -X -q "{replica}" -c "COPY bench_pipe.{TABLE} FROM STDIN'
+        ' (FORMAT binary)"'
+    )
     started = time.perf_counter()
     subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
     return time.perf_counter() - started
 
 
 def ours(master: str, replica: str, *extra: str) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "runner.cli", "extract-load", "--master-url",
-               master, "--replica-url", replica, "--tables", TABLE, "--jobs", "1",
-               "--json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "runner.cli",
+        "extract-load",
+        "--master-url",
+        master,
+        "--replica-url",
+        replica,
+        "--tables",
+        TABLE,
+        "--jobs",
+        "1",
+        "--json",
+        *extra,
+    ]
     started = time.perf_counter()
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     return time.perf_counter() - started, json.loads(out.stdout)
@@ -70,8 +85,10 @@ def prepare_pipe_target(replica: str) -> None:
     with psycopg.connect(replica, autocommit=True) as conn:
         conn.execute("create schema if not exists bench_pipe")
         conn.execute("drop table if exists bench_pipe.whatsapp_messages")
-        conn.execute("create table bench_pipe.whatsapp_messages"
-                     " (like master_raw.whatsapp_messages including all)")
+        conn.execute(
+            "create table bench_pipe.whatsapp_messages"
+            " (like master_raw.whatsapp_messages including all)"
+        )
 
 
 def change_master(master: str, rows: int) -> tuple[int, int]:
@@ -81,10 +98,13 @@ def change_master(master: str, rows: int) -> tuple[int, int]:
         changed = conn.execute(
             f"update {TABLE} set content = content || ' ✎', created_at = now()"
             f" where id in (select id from {TABLE} order by md5(id::text) limit %s)",
-            (rows // 100,)).rowcount
+            (rows // 100,),
+        ).rowcount
         deleted = conn.execute(
             f"delete from {TABLE} where id in (select id from {TABLE}"
-            " order by md5(id::text) desc limit %s)", (rows // 1000,)).rowcount
+            " order by md5(id::text) desc limit %s)",
+            (rows // 1000,),
+        ).rowcount
     return changed, deleted
 
 
@@ -96,9 +116,12 @@ def main() -> None:
     args = parser.parse_args()
     scale = max(1, math.ceil(args.rows / 1296))
     args.workdir.mkdir(parents=True, exist_ok=True)
-    with cluster(args.workdir.resolve() / "master", MASTER_DB) as master, \
-            cluster(args.workdir.resolve() / "replica", REPLICA_DB,
-                    REPLICA_SETTINGS) as replica:
+    with (
+        cluster(args.workdir.resolve() / "master", MASTER_DB) as master,
+        cluster(
+            args.workdir.resolve() / "replica", REPLICA_DB, REPLICA_SETTINGS
+        ) as replica,
+    ):
         print(f"synthetic master: scale {scale} …", flush=True)
         demo.ensure_master(master, seed=42, scale=scale)
         ours(master, replica)  # warm up, and create master_raw's table
@@ -109,8 +132,11 @@ def main() -> None:
             wall, result = ours(master, replica)
             our_times.append(wall)
             engine_times.append(result["seconds"])
-            print(f"round {i + 1}: pipe {pipe_times[-1]:.2f} s, extract-load "
-                  f"{wall:.2f} s (engine {result['seconds']:.2f} s)", flush=True)
+            print(
+                f"round {i + 1}: pipe {pipe_times[-1]:.2f} s, extract-load "
+                f"{wall:.2f} s (engine {result['seconds']:.2f} s)",
+                flush=True,
+            )
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         load = result["tables"][0]
         full = statistics.median(our_times)
@@ -118,26 +144,32 @@ def main() -> None:
         inc_wall, inc = ours(master, replica, "--mode", "incremental")
         with psycopg.connect(master) as m, psycopg.connect(replica) as r:
             equal = count_and_checksum(m, "public", TABLE) == count_and_checksum(
-                r, "master_raw", TABLE)
+                r, "master_raw", TABLE
+            )
     base = statistics.median(pipe_times)
     report = {
-        "rows": load["master_rows"], "mb": round(load["bytes"] / 1e6, 1),
-        "pipe_s": round(base, 2), "extract_load_s": round(full, 2),
+        "rows": load["master_rows"],
+        "mb": round(load["bytes"] / 1e6, 1),
+        "pipe_s": round(base, 2),
+        "extract_load_s": round(full, 2),
         "engine_s": round(statistics.median(engine_times), 2),
         "throughput_ratio": round(base / full, 2),
         "peak_rss_mb": round(peak_mb, 1),
-        "incremental": {"changed": changed, "deleted": deleted,
-                        "seconds": round(inc_wall, 2),
-                        "percent_of_full": round(100 * inc_wall / full, 1),
-                        "replica_equals_master": equal},
+        "incremental": {
+            "changed": changed,
+            "deleted": deleted,
+            "seconds": round(inc_wall, 2),
+            "percent_of_full": round(100 * inc_wall / full, 1),
+            "replica_equals_master": equal,
+        },
     }
     print(f"""
-rows {report['rows']:,} ({report['mb']} MB of COPY binary), median of {args.repeat}:
+rows {report["rows"]:,} ({report["mb"]} MB of COPY binary), median of {args.repeat}:
   psql COPY pipe into an indexed table  {base:6.2f} s
   replica extract-load (whole command)  {full:6.2f} s   ratio {base / full:.2f}x
   peak memory of the runner             {peak_mb:6.1f} MB
   incremental after {changed:,} changed / {deleted:,} deleted: {inc_wall:.2f} s = \
-{report['incremental']['percent_of_full']}% of the full load; replica equals master: \
+{report["incremental"]["percent_of_full"]}% of the full load; replica equals master: \
 {equal}""")
     print(json.dumps(report))
 
