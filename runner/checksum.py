@@ -38,19 +38,28 @@ order by a.attnum
 """
 
 
-def row_hash(conn: psycopg.Connection, schema: str, table: str) -> sql.Composable:
+def row_hash(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str] | None = None,
+) -> sql.Composable:
     """A 64-bit hash of a row of ``schema.table`` (as ``t``), the same on both sides
-    for the same content: its columns' hashes (-1 for null), in order, folded."""
-    columns = conn.execute(
-        _COLUMN_TYPES, (sql.Identifier(schema, table).as_string(conn),)
-    ).fetchall()
-    if not columns:  # not there: let the query say so
+    for the same content: its columns' hashes (-1 for null), in order, folded.
+    ``columns`` hashes those only, in that order (all of them when None)."""
+    found = dict(
+        conn.execute(
+            _COLUMN_TYPES, (sql.Identifier(schema, table).as_string(conn),)
+        ).fetchall()
+    )
+    if not found:  # not there: let the query say so
         return sql.SQL("hashtextextended(t::text, 0)")
+    names = list(found) if columns is None else list(columns)
     hashes = [
         sql.SQL("coalesce({}, -1)").format(
             sql.SQL(_TYPED_HASH.get(kind, _TEXT_HASH)).format(sql.Identifier("t", name))
         )
-        for name, kind in columns
+        for name, kind in ((n, found.get(n)) for n in names)
     ]
     # Fold them in order, in 64-bit integers: each step hashes the running value
     # seeded with the next column's hash.
@@ -69,10 +78,15 @@ def count_and_checksum(
 
 
 def count_checksum_max(
-    conn: psycopg.Connection, schema: str, table: str, column: str | None
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    column: str | None,
+    columns: Sequence[str] | None = None,
 ) -> tuple[int, int, object]:
-    """Count, checksum and the highest value of ``column`` (an incremental cursor),
-    in one scan. The maximum is None when ``column`` is None."""
+    """Count, checksum (over ``columns`` only, when given) and the highest value of
+    ``column`` (an incremental cursor), in one scan. The maximum is None when
+    ``column`` is None."""
     highest = (
         sql.SQL("max(t.{})").format(sql.Identifier(column))
         if column
@@ -80,7 +94,9 @@ def count_checksum_max(
     )
     row = conn.execute(
         sql.SQL("select count(*), coalesce(sum({}), 0), {} from {} as t").format(
-            row_hash(conn, schema, table), highest, sql.Identifier(schema, table)
+            row_hash(conn, schema, table, columns),
+            highest,
+            sql.Identifier(schema, table),
         )
     ).fetchone()
     return int(row[0]), int(row[1]), row[2]
@@ -142,19 +158,6 @@ def relation(conn: psycopg.Connection, schema: str, table: str) -> Relation | No
     )
 
 
-def _row_text(columns: Sequence[str] | None) -> sql.Composable:
-    """``t::text``, or the same record text built from ``columns`` only.
-
-    ``row(t.a, t.b)::text`` equals ``t::text`` when the columns are all of the
-    table's in order, so a subset checksum is comparable across sides.
-    """
-    if columns is None:
-        return sql.SQL("t::text")
-    return sql.SQL("row({})::text").format(
-        sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
-    )
-
-
 def count_and_checksum_columns(
     conn: psycopg.Connection,
     schema: str,
@@ -162,13 +165,7 @@ def count_and_checksum_columns(
     columns: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """count_and_checksum over ``columns`` only (all of them when None)."""
-    if columns is None:
-        return count_and_checksum(conn, schema, table)
-    query = sql.SQL(
-        "select count(*), coalesce(sum(hashtextextended({}, 0)), 0) from {} as t"
-    ).format(_row_text(columns), sql.Identifier(schema, table))
-    row = conn.execute(query).fetchone()
-    return int(row[0]), int(row[1])
+    return count_checksum_max(conn, schema, table, None, columns)[:2]
 
 
 def row_hashes(
@@ -188,7 +185,7 @@ def row_hashes(
     key_text = sql.SQL(" || ',' || ").join(
         sql.SQL("coalesce({}::text, '')").format(sql.Identifier("t", k)) for k in key
     )
-    query = sql.SQL("select {}, hashtextextended({}, 0) from {} as t").format(
-        key_text, _row_text(columns), target
+    query = sql.SQL("select {}, {} from {} as t").format(
+        key_text, row_hash(conn, schema, table, columns), target
     )
     return {r[0]: int(r[1]) for r in conn.execute(query).fetchall()}

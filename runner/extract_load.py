@@ -183,9 +183,7 @@ class _Worker:
             self._add_primary_key(s.replica, target, fresh, rel.primary_key)
         m_rows, m_sum = master_sum.result()
         r_rows, r_sum, cursor_max = replica_sum.result()
-        if not rel.is_table and rel.kind != "m":
-            # A view may compute volatile values (gen_random_uuid()) on each read,
-            # so only its row count compares; now() is fixed by the snapshot.
+        if not rel.has_stable_content:
             m_sum = None
         load = meta.TableLoad(
             rel.name,

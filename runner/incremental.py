@@ -110,8 +110,8 @@ def _reload(
         )
     m_rows, m_sum = count_and_checksum(master, rel.schema, rel.name)
     r_rows, r_sum = count_and_checksum(replica, landing, fresh)
-    if not rel.is_table and rel.kind != "m":
-        m_sum = None  # a view's volatile columns differ on every read
+    if not rel.has_stable_content:
+        m_sum = None
     return meta.TableLoad(rel.name, m_rows, m_sum, r_rows, r_sum, nbytes, 0.0)
 
 
@@ -253,19 +253,9 @@ def _ship_keys(
         )
         relation = keys
     into = sql.SQL("copy {} from stdin (format binary)").format(keys)
-    with (
-        master.cursor() as mcur,
-        replica.cursor() as rcur,
-        mcur.copy(out) as reader,
-        rcur.copy(into) as writer,
-    ):
-        batch = bytearray()
-        for block in reader:
-            batch += block
-            if len(batch) >= 1 << 17:
-                writer.write(bytes(batch))
-                batch.clear()
-        writer.write(bytes(batch))
+    with replica.cursor() as rcur, rcur.copy(into) as writer:
+        for batch in stream.read_copy(master, out):
+            writer.write(batch)
     replica.execute(sql.SQL("analyze {}").format(keys))
     return relation
 

@@ -59,6 +59,13 @@ class Relation:
     def is_table(self) -> bool:
         return self.kind in ("r", "p")
 
+    @property
+    def has_stable_content(self) -> bool:
+        """Whether two reads in one snapshot give the same rows: not so for a view,
+        which may compute volatile values (gen_random_uuid()) on each read; only
+        its row count compares (now() is fixed by the snapshot)."""
+        return self.is_table or self.kind == "m"
+
 
 _COLUMNS = """
 select a.attname, t.oid, t.typname, t.typtype, tn.nspname,
