@@ -14,37 +14,11 @@
     {%- set landing = source('master', master_table) %}
 
 with replica_columns as (
-    select
-        attributes.attnum as position,
-        attributes.attname::text as column_name,
-        format_type(attributes.atttypid, attributes.atttypmod) as data_type
-    from pg_catalog.pg_attribute as attributes
-    inner join pg_catalog.pg_class as tables
-        on attributes.attrelid = tables.oid
-    inner join pg_catalog.pg_namespace as schemas
-        on tables.relnamespace = schemas.oid
-    where
-        schemas.nspname = '{{ model.schema }}'
-        and tables.relname = '{{ model.identifier }}'
-        and attributes.attnum > 0
-        and not attributes.attisdropped
+    {{ relation_columns(model.schema, model.identifier) }}
 ),
 
 master_columns as (
-    select
-        attributes.attnum as position,
-        attributes.attname::text as column_name,
-        format_type(attributes.atttypid, attributes.atttypmod) as data_type
-    from pg_catalog.pg_attribute as attributes
-    inner join pg_catalog.pg_class as tables
-        on attributes.attrelid = tables.oid
-    inner join pg_catalog.pg_namespace as schemas
-        on tables.relnamespace = schemas.oid
-    where
-        schemas.nspname = '{{ landing.schema }}'
-        and tables.relname = '{{ landing.identifier }}'
-        and attributes.attnum > 0
-        and not attributes.attisdropped
+    {{ relation_columns(landing.schema, landing.identifier) }}
 ),
 
 numbered as (
