@@ -76,7 +76,7 @@ class Snapshot:
     server_version: str
 
 
-def _begin_snapshot(conn: psycopg.Connection, snapshot_id: str | None) -> None:
+def begin_snapshot(conn: psycopg.Connection, snapshot_id: str | None) -> None:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     if snapshot_id:
@@ -128,7 +128,7 @@ class _Worker:
             with self.lock:
                 self.sessions.append(session)
             for conn in conns[:2]:
-                _begin_snapshot(conn, self.snapshot.id)
+                begin_snapshot(conn, self.snapshot.id)
             self.local.session = session
         return self.local.session
 
@@ -275,7 +275,7 @@ def extract_load(
             control, mode, str(describe(master_url, "master")), landing
         )
         try:
-            _begin_snapshot(coordinator, None)
+            begin_snapshot(coordinator, None)
             snap_id, taken_at = coordinator.execute(
                 "select pg_export_snapshot(), now()"
             ).fetchone()
@@ -299,6 +299,7 @@ def extract_load(
             if mode == "incremental":
                 result = incremental.run(
                     coordinator,
+                    master_url,
                     replica_url,
                     run_id,
                     snapshot,

@@ -5,36 +5,50 @@ Per table, in one replica transaction and the run's master snapshot:
 1. rows whose cursor column (``updated_at``, else ``created_at``, or as configured)
    is at or after the landing table's highest value less a look-back window are
    copied into a temporary table and merged by primary key (insert or update);
-2. deletes: after the merge every master row is in the replica, so the replica
-   has more rows than master exactly when master deleted some; only then are
-   master's keys streamed into a temporary table and an anti-join finds the rows
-   to delete, or to keep and list in ``replica_meta.deleted_rows`` (policy
-   ``flag``).
+2. meanwhile, on a second master session importing the same snapshot and a second
+   replica session, each side's primary keys are read as 64-bit key hashes (the
+   checksums' typed hash, the same in every PostgreSQL version) packed into one
+   value, the replica's with each row's ctid;
+3. the key sets are compared in the runner: a replica key master no longer has was
+   deleted there (removed by ctid, or kept and listed in
+   ``replica_meta.deleted_rows`` under policy ``flag``); a master key the replica
+   lacks after the merge is a row the cursor missed (an insert with an old cursor
+   value), fetched by its key hash and merged too.
 
+Counts come from the key reads (exact, both sides) and the merge's own counts.
 A table that cannot be merged (a view, no key, no cursor column, a new table, a
 changed shape) is reloaded whole, still inside the same transaction.
 
 Checksums are not taken in this mode (they would read every row on both sides);
-counts are exact. ``replica verify`` compares content.
+``replica verify`` compares content.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
+from array import array
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import compress
+from operator import not_
 
 import psycopg
 from psycopg import sql
 
 from runner import meta, schema, stream
-from runner.checksum import count_and_checksum
+from runner.checksum import count_and_checksum, row_hash
 from runner.config import TableSpec
-from runner.db import connect_replica
+from runner.db import connect_master, connect_replica
 from runner.swap import swap_in
 
 #: Rows whose cursor is up to this much older than the newest loaded one are read
 #: again: a transaction that committed late with an earlier timestamp is not lost.
 LOOKBACK = timedelta(minutes=15)
+
+_DELTA = sql.Identifier("_crm_delta")
 
 
 def cursor_column(rel: schema.Relation, spec: TableSpec) -> str | None:
@@ -43,8 +57,40 @@ def cursor_column(rel: schema.Relation, spec: TableSpec) -> str | None:
     return next((c for c in spec.cursor if c in names), None)
 
 
+class _KeyReaders:
+    """A second master session in the run's snapshot and a second replica session,
+    opened on first use, each read by its own thread while the merge runs."""
+
+    def __init__(self, master_url: str, replica_url: str, snapshot_id: str) -> None:
+        self.urls = master_url, replica_url
+        self.snapshot_id = snapshot_id
+        self.master: psycopg.Connection | None = None
+        self.replica: psycopg.Connection | None = None
+        self.pool = ThreadPoolExecutor(max_workers=2)
+
+    def open(self) -> None:
+        from runner.extract_load import begin_snapshot  # it imports this module
+
+        if self.master is None:
+            self.master = connect_master(self.urls[0])
+            begin_snapshot(self.master, self.snapshot_id)
+            self.replica = connect_replica(self.urls[1], autocommit=True)
+            # They run beside the delta's copy and merge: parallel workers would
+            # only contend for the same cores.
+            for conn in (self.master, self.replica):
+                conn.execute("set max_parallel_workers_per_gather = 0")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for conn in (self.master, self.replica):
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+
+
 def run(
     coordinator: psycopg.Connection,
+    master_url: str,
     replica_url: str,
     run_id: int,
     snapshot,
@@ -61,35 +107,37 @@ def run(
 
     by_name = {s.name: s for s in specs}
     loads, notes = [], []
-    with connect_replica(replica_url) as replica, replica.transaction():
-        # Room for the key comparison's hash and the temporary tables in memory
-        # (this session only).
-        replica.execute("set local work_mem = '256MB'")
-        replica.execute("set local temp_buffers = '256MB'")
-        for i, rel in enumerate(relations):
-            spec = by_name[rel.name]
-            before = schema.landing_columns(replica, landing, rel.name)
-            cursor = cursor_column(rel, spec)
-            key = list(spec.key) or rel.primary_key
-            progress.table_started(rel.name, rel.size)
-            started = time.perf_counter()
-            if before == rel.columns and rel.is_table and cursor and key:
-                load = _merge(
-                    coordinator, replica, rel, spec, landing, cursor, key, run_id
-                )
-            else:
-                notes += [f"{rel.name}: {c}" for c in schema.drift(before, rel.columns)]
-                load = _reload(
-                    coordinator, replica, rel, landing, f"{FRESH_PREFIX}{run_id}_{i}"
-                )
-                notes += swap_in(
-                    replica, landing, [(rel.name, f"{FRESH_PREFIX}{run_id}_{i}")]
-                )
-            load.seconds = time.perf_counter() - started
-            loads.append(load)
-            progress.table_done(rel.name, load)
-        refuse_mismatches(loads)
-        return finish(replica, run_id, "incremental", snapshot, loads, notes)
+    readers = _KeyReaders(master_url, replica_url, snapshot.id)
+    try:
+        with connect_replica(replica_url) as replica, replica.transaction():
+            # Room for the merge's temporary table in memory (this session only).
+            replica.execute("set local temp_buffers = '256MB'")
+            for i, rel in enumerate(relations):
+                spec = by_name[rel.name]
+                before = schema.landing_columns(replica, landing, rel.name)
+                cursor = cursor_column(rel, spec)
+                key = list(spec.key) or rel.primary_key
+                progress.table_started(rel.name, rel.size)
+                started = time.perf_counter()
+                if before == rel.columns and rel.is_table and cursor and key:
+                    readers.open()
+                    load = _Merge(
+                        coordinator, replica, readers, rel, spec, landing, key, run_id
+                    ).run(cursor)
+                else:
+                    notes += [
+                        f"{rel.name}: {c}" for c in schema.drift(before, rel.columns)
+                    ]
+                    fresh = f"{FRESH_PREFIX}{run_id}_{i}"
+                    load = _reload(coordinator, replica, rel, landing, fresh)
+                    notes += swap_in(replica, landing, [(rel.name, fresh)])
+                load.seconds = time.perf_counter() - started
+                loads.append(load)
+                progress.table_done(rel.name, load)
+            refuse_mismatches(loads)
+            return finish(replica, run_id, "incremental", snapshot, loads, notes)
+    finally:
+        readers.close()
 
 
 def _reload(
@@ -121,189 +169,225 @@ def _keys(key: list[str], alias: str | None = None) -> sql.Composable:
     )
 
 
-def _count(conn: psycopg.Connection, table: sql.Composable) -> int:
-    return conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+def _hashes(packed: bytes | None) -> array:
+    """Key hashes packed by ``int8send`` (big-endian) as native 64-bit integers."""
+    values = array("q", packed or b"")
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values
 
 
-def _flagged(conn: psycopg.Connection, table: str) -> int:
-    return conn.execute(
-        "select count(*) from replica_meta.deleted_rows where table_name = %s", (table,)
-    ).fetchone()[0]
+def _ctid(packed: bytes, i: int) -> str:
+    """The ``i``-th row location of ones packed by ``tidsend`` (6 bytes each)."""
+    raw = packed[6 * i : 6 * i + 6]
+    return f"({int.from_bytes(raw[:4], 'big')},{int.from_bytes(raw[4:], 'big')})"
 
 
-def _merge(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    rel: schema.Relation,
-    spec: TableSpec,
-    landing: str,
-    cursor: str,
-    key: list[str],
-    run_id: int,
-) -> meta.TableLoad:
-    target = sql.Identifier(landing, rel.name)
-    column = sql.Identifier(cursor)
-    kind = sql.SQL(next(c.type for c in rel.columns if c.name == cursor))
-    since = meta.last_cursor(replica, rel.name, cursor)
-    if since is None:  # no run recorded it: read it off the landing table
-        found = replica.execute(
-            sql.SQL("select max({})::text from {}").format(column, target)
+@dataclass
+class _Delta:
+    nbytes: int
+    inserted: int
+    hashes: array
+    newest: str | None
+
+
+class _Merge:
+    """One table's incremental merge (see the module's docstring)."""
+
+    def __init__(
+        self,
+        master: psycopg.Connection,
+        replica: psycopg.Connection,
+        readers: _KeyReaders,
+        rel: schema.Relation,
+        spec: TableSpec,
+        landing: str,
+        key: list[str],
+        run_id: int,
+    ) -> None:
+        self.master, self.replica, self.readers = master, replica, readers
+        self.rel, self.spec, self.key, self.run_id = rel, spec, key, run_id
+        self.target = sql.Identifier(landing, rel.name)
+        self.source = sql.Identifier(rel.schema, rel.name)
+        self.key_hash = row_hash(replica, landing, rel.name, key)
+
+    def run(self, cursor: str) -> meta.TableLoad:
+        since = meta.last_cursor(self.replica, self.rel.name, cursor)
+        if since is None:  # no run recorded it: read it off the landing table
+            since = self.replica.execute(
+                sql.SQL("select max({})::text from {}").format(
+                    sql.Identifier(cursor), self.target
+                )
+            ).fetchone()[0]
+        packed_key_hashes = sql.SQL("string_agg(int8send({}), '')").format(
+            self.key_hash
+        )
+        # Both sides' keys, read (and compared) while the delta is copied and
+        # merged. The replica's are read before the merge commits, so they are its
+        # keys as the last run left them.
+        on_master = self.readers.pool.submit(
+            _master_keys,
+            self.readers.master,
+            sql.SQL("select {} from {} as t").format(packed_key_hashes, self.source),
+        )
+        on_replica = self.readers.pool.submit(
+            _replica_keys,
+            self.readers.replica,
+            sql.SQL("select {}, string_agg(tidsend(ctid), '') from {} as t").format(
+                packed_key_hashes, self.target
+            ),
+            on_master,
+        )
+        delta = self._merge_delta(cursor, since)
+        m_rows, present = on_master.result()
+        before, gone = on_replica.result()
+        inserted = delta.inserted
+        # Master's rows are the replica's less the gone ones plus the inserted
+        # ones, unless the cursor missed some: then find and merge those.
+        if m_rows != len(before) - len(gone) + inserted:
+            missed = present.difference(before, delta.hashes)
+            if missed:
+                inserted += self._fetch_missed(missed)
+        removed = self._apply_deletes(gone)
+        flagged = (
+            self.replica.execute(
+                "select count(*) from replica_meta.deleted_rows where table_name = %s",
+                (self.rel.name,),
+            ).fetchone()[0]
+            if self.spec.deletes == "flag"
+            else 0
+        )
+        return meta.TableLoad(
+            self.rel.name,
+            m_rows,
+            None,
+            len(before) + inserted - removed - flagged,
+            None,
+            delta.nbytes,
+            0.0,
+            cursor,
+            delta.newest or since,
+        )
+
+    def _merge_delta(self, cursor: str, since: str | None) -> _Delta:
+        """Copy the rows at or after ``since`` (less the look-back) and merge them."""
+        column = sql.Identifier(cursor)
+        kind = sql.SQL(next(c.type for c in self.rel.columns if c.name == cursor))
+        where = None
+        if since is not None:
+            low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
+            if kind.as_string(self.replica).startswith(("timestamp", "date")):
+                low = sql.SQL("{} - {}::interval").format(
+                    low, sql.Literal(str(LOOKBACK))
+                )
+            where = sql.SQL("{} >= {} or {} is null").format(column, low, column)
+        self._create_delta()
+        nbytes = stream.copy_table(
+            self.master, self.replica, self.rel, _DELTA, where=where
+        )
+        inserted = self._upsert()
+        packed, newest = self.replica.execute(
+            sql.SQL(
+                "select string_agg(int8send({}), ''), max({})::text from {} as t"
+            ).format(self.key_hash, column, _DELTA)
+        ).fetchone()
+        if since is not None and newest is not None:
+            newest = self.replica.execute(
+                sql.SQL("select greatest({}::{}, {}::{})::text").format(
+                    sql.Literal(since), kind, sql.Literal(newest), kind
+                )
+            ).fetchone()[0]
+        self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
+        return _Delta(nbytes, inserted, _hashes(packed), newest)
+
+    def _create_delta(self) -> None:
+        self.replica.execute(
+            sql.SQL("create temporary table {} (like {}) on commit drop").format(
+                _DELTA, self.target
+            )
+        )
+
+    def _upsert(self) -> int:
+        """Merge the delta table by key; returns how many rows were new."""
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = excluded.{}").format(
+                sql.Identifier(c.name), sql.Identifier(c.name)
+            )
+            for c in self.rel.columns
+            if c.name not in self.key
+        )
+        action = (
+            sql.SQL("do update set {}").format(updates)
+            if len(self.key) < len(self.rel.columns)
+            else sql.SQL("do nothing")
+        )
+        # A row the insert created has no xmax; one it updated has ours.
+        return self.replica.execute(
+            sql.SQL(
+                "with merged as (insert into {} select * from {} on conflict ({}) {}"
+                " returning xmax = 0 as created)"
+                " select count(*) filter (where created) from merged"
+            ).format(self.target, _DELTA, _keys(self.key), action)
         ).fetchone()[0]
-        since = found
-    delta = sql.Identifier("_crm_delta")
-    replica.execute(
-        sql.SQL("create temporary table {} (like {}) on commit drop").format(
-            delta, target
+
+    def _fetch_missed(self, missed: set[int]) -> int:
+        """Merge master rows the cursor did not pick (found by their key hashes)."""
+        self._create_delta()
+        stream.copy_table(
+            self.master,
+            self.replica,
+            self.rel,
+            _DELTA,
+            where=sql.SQL("{} = any({}::bigint[])").format(
+                self.key_hash, sql.Literal(sorted(missed))
+            ),
         )
-    )
-    where = None
-    if since is not None:
-        low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
-        if kind.as_string(replica).startswith(("timestamp", "date")):
-            low = sql.SQL("{} - {}::interval").format(low, sql.Literal(str(LOOKBACK)))
-        where = sql.SQL("{} >= {} or {} is null").format(column, low, column)
-    nbytes = stream.copy_table(master, replica, rel, delta, where=where)
-    updates = sql.SQL(", ").join(
-        sql.SQL("{} = excluded.{}").format(
-            sql.Identifier(c.name), sql.Identifier(c.name)
-        )
-        for c in rel.columns
-        if c.name not in key
-    )
-    action = (
-        sql.SQL("do update set {}").format(updates)
-        if len(key) < len(rel.columns)
-        else sql.SQL("do nothing")
-    )
-    replica.execute(
-        sql.SQL("insert into {} select * from {} on conflict ({}) {}").format(
-            target, delta, _keys(key), action
-        )
-    )
-    newest = replica.execute(
-        sql.SQL("select max({})::text from {}").format(column, delta)
-    ).fetchone()[0]
-    if since is not None and newest is not None:
-        newest = replica.execute(
-            sql.SQL("select greatest({}::{}, {}::{})::text").format(
-                sql.Literal(since), kind, sql.Literal(newest), kind
+        inserted = self._upsert()
+        self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
+        return inserted
+
+    def _apply_deletes(self, ctids: list[str]) -> int:
+        """Remove (or, policy ``flag``, list) the replica rows at ``ctids``: rows
+        master deleted. Returns how many were removed."""
+        if not ctids:
+            return 0
+        if self.spec.deletes == "flag":
+            self.replica.execute(
+                sql.SQL(
+                    "insert into replica_meta.deleted_rows (table_name, key, run_id)"
+                    " select {}, to_jsonb(row({})), {} from {} as l"
+                    " where ctid = any(%s::tid[]) on conflict do nothing"
+                ).format(
+                    sql.Literal(self.rel.name),
+                    _keys(self.key, "l"),
+                    sql.Literal(self.run_id),
+                    self.target,
+                ),
+                (ctids,),
             )
-        ).fetchone()[0]
-    replica.execute(sql.SQL("drop table {}").format(delta))
-    # Every master row is now in the replica (new ones came with the cursor), so
-    # the replica has more rows exactly when master deleted some.
-    m_rows = _count(master, sql.Identifier(rel.schema, rel.name))
-    flagged = _flagged(replica, rel.name) if spec.deletes == "flag" else 0
-    r_rows = _count(replica, target)
-    if r_rows - flagged != m_rows:
-        deleted = _deletes(master, replica, rel, spec, target, key, run_id)
-        if spec.deletes == "flag":
-            flagged = _flagged(replica, rel.name)
-        else:
-            r_rows -= deleted
-    return meta.TableLoad(
-        rel.name,
-        m_rows,
-        None,
-        r_rows - flagged,
-        None,
-        nbytes,
-        0.0,
-        cursor,
-        newest or since,
-    )
-
-
-def _ship_keys(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    rel: schema.Relation,
-    target: sql.Identifier,
-    key: list[str],
-) -> sql.Composable:
-    """Stream master's keys into a temporary table; return a relation (with the
-    key columns) to anti-join against.
-
-    A single-column key travels as arrays, one per 1,024 heap pages, so Python
-    handles a few dozen messages instead of a message per row.
-    """
-    keys = sql.Identifier("_crm_master_keys")
-    source = sql.Identifier(rel.schema, rel.name)
-    if len(key) == 1:
-        column = sql.Identifier(key[0])
-        replica.execute(
-            sql.SQL(
-                "create temporary table {} on commit drop as"
-                " select array[{}] as keys from {} limit 0"
-            ).format(keys, column, target)
-        )
-        out = sql.SQL(
-            "copy (select array_agg({}) from {}"
-            " group by (ctid::text::point)[0]::bigint >> 10) to stdout (format binary)"
-        ).format(column, source)
-        relation = sql.SQL("(select unnest(keys) as {} from {})").format(column, keys)
-    else:
-        replica.execute(
-            sql.SQL(
-                "create temporary table {} on commit drop as select {} from {} limit 0"
-            ).format(keys, _keys(key), target)
-        )
-        out = sql.SQL("copy (select {} from {}) to stdout (format binary)").format(
-            _keys(key), source
-        )
-        relation = keys
-    into = sql.SQL("copy {} from stdin (format binary)").format(keys)
-    with replica.cursor() as rcur, rcur.copy(into) as writer:
-        for batch in stream.read_copy(master, out):
-            writer.write(batch)
-    replica.execute(sql.SQL("analyze {}").format(keys))
-    return relation
-
-
-def _deletes(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    rel: schema.Relation,
-    spec: TableSpec,
-    target: sql.Identifier,
-    key: list[str],
-    run_id: int,
-) -> int:
-    """Remove (or flag) replica rows whose key master no longer has; returns how
-    many rows were deleted (0 when flagging)."""
-    keys = _ship_keys(master, replica, rel, target, key)
-    # The keys missing from master, read off the landing table's primary key
-    # index (an index-only scan: COPY FREEZE left its pages all-visible).
-    missing = sql.SQL(
-        "select {cols} from {target} as l where not exists"
-        " (select from {keys} as k where {match})"
-    ).format(
-        cols=_keys(key, "l"),
-        target=target,
-        keys=keys,
-        match=sql.SQL(" and ").join(
-            sql.SQL("k.{c} = l.{c}").format(c=sql.Identifier(c)) for c in key
-        ),
-    )
-    deleted = 0
-    if spec.deletes == "flag":
-        replica.execute(
-            sql.SQL(
-                "insert into replica_meta.deleted_rows (table_name, key, run_id)"
-                " select {name}, to_jsonb(row({cols})), {run} from ({missing}) as m"
-                " on conflict do nothing"
-            ).format(
-                name=sql.Literal(rel.name),
-                cols=_keys(key, "m"),
-                run=sql.Literal(run_id),
-                missing=missing,
-            )
-        )
-    else:
-        deleted = replica.execute(
-            sql.SQL("delete from {target} as t where ({cols}) in ({missing})").format(
-                target=target, cols=_keys(key, "t"), missing=missing
-            )
+            return 0
+        return self.replica.execute(
+            sql.SQL("delete from {} where ctid = any(%s::tid[])").format(self.target),
+            (ctids,),
         ).rowcount
-    replica.execute("drop table _crm_master_keys")
-    return deleted
+
+
+def _master_keys(
+    conn: psycopg.Connection, query: sql.Composable
+) -> tuple[int, set[int]]:
+    """Master's key count and key hashes (a reader thread's job)."""
+    keys = _hashes(conn.cursor(binary=True).execute(query).fetchone()[0])
+    return len(keys), set(keys)
+
+
+def _replica_keys(
+    conn: psycopg.Connection, query: sql.Composable, on_master: Future
+) -> tuple[array, list[str]]:
+    """The replica's key hashes and the locations of its rows whose keys master
+    no longer has (a reader thread's job, once master's keys are in)."""
+    packed, locations = conn.cursor(binary=True).execute(query).fetchone()
+    keys = _hashes(packed)
+    present = on_master.result()[1]
+    # The loop runs in C: this is a million rows at a time.
+    gone = compress(range(len(keys)), map(not_, map(present.__contains__, keys)))
+    return keys, [_ctid(locations, i) for i in gone]

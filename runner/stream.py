@@ -86,10 +86,11 @@ def copy_table(
     tick: Callable[[int], None] | None = None,
     where: sql.Composable | None = None,
 ) -> int:
-    """COPY ``rel`` (rows matching ``where``, if given) into ``target``; returns the
+    """COPY ``rel`` (rows matching ``where``, if given; the table is ``t`` there)
+    into ``target``; returns the
     bytes streamed. ``tick`` hears of each batch and may raise to stop."""
     cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in rel.columns)
-    select = sql.SQL("select {} from {}").format(
+    select = sql.SQL("select {} from {} as t").format(
         cols, sql.Identifier(rel.schema, rel.name)
     )
     if where is not None:

@@ -58,6 +58,12 @@ def load_table(result: RunResult) -> str:
     )
 
 
+def _big(number: int | None) -> str | None:
+    """A checksum as a string (it exceeds JSON's exact integers); null when not
+    taken."""
+    return None if number is None else str(number)
+
+
 def load_json(result: RunResult) -> str:
     return json.dumps(
         {
@@ -72,8 +78,8 @@ def load_json(result: RunResult) -> str:
                     "table": t.table_name,
                     "master_rows": t.master_rows,
                     "replica_rows": t.replica_rows,
-                    "master_checksum": str(t.master_checksum),
-                    "replica_checksum": str(t.replica_checksum),
+                    "master_checksum": _big(t.master_checksum),
+                    "replica_checksum": _big(t.replica_checksum),
                     "matches": t.matches,
                     "bytes": t.bytes,
                     "seconds": round(t.seconds, 3),
