@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def pipe(master: str, replica: str) -> float:
     return time.perf_counter() - started
 
 
-def ours(master: str, replica: str, *extra: str) -> tuple[float, dict]:
+def ours(master: str, replica: str, *extra: str) -> tuple[float, float, dict]:
+    """Run ``replica extract-load`` as its own process: wall seconds, peak memory
+    (MB, max RSS of that process) and its --json result."""
     command = [
         sys.executable,
         "-m",
@@ -76,9 +79,16 @@ def ours(master: str, replica: str, *extra: str) -> tuple[float, dict]:
         "--json",
         *extra,
     ]
-    started = time.perf_counter()
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
-    return time.perf_counter() - started, json.loads(out.stdout)
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)  # reaps it, with its own rusage
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"extract-load failed: {err.read().decode(errors='replace')}")
+    return wall, usage.ru_maxrss / 1024, json.loads(out)
 
 
 def prepare_pipe_target(replica: str) -> None:
@@ -126,22 +136,23 @@ def main() -> None:
         demo.ensure_master(master, seed=42, scale=scale)
         ours(master, replica)  # warm up, and create master_raw's table
         prepare_pipe_target(replica)
-        pipe_times, our_times, engine_times = [], [], []
+        pipe_times, our_times, engine_times, peaks = [], [], [], []
         for i in range(args.repeat):
             pipe_times.append(pipe(master, replica))
-            wall, result = ours(master, replica)
+            wall, peak, result = ours(master, replica)
             our_times.append(wall)
+            peaks.append(peak)
             engine_times.append(result["seconds"])
             print(
                 f"round {i + 1}: pipe {pipe_times[-1]:.2f} s, extract-load "
                 f"{wall:.2f} s (engine {result['seconds']:.2f} s)",
                 flush=True,
             )
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mb = max(peaks)
         load = result["tables"][0]
         full = statistics.median(our_times)
         changed, deleted = change_master(master, load["master_rows"])
-        inc_wall, inc = ours(master, replica, "--mode", "incremental")
+        inc_wall, inc_peak, inc = ours(master, replica, "--mode", "incremental")
         with psycopg.connect(master) as m, psycopg.connect(replica) as r:
             equal = count_and_checksum(m, "public", TABLE) == count_and_checksum(
                 r, "master_raw", TABLE
@@ -159,6 +170,7 @@ def main() -> None:
             "changed": changed,
             "deleted": deleted,
             "seconds": round(inc_wall, 2),
+            "peak_rss_mb": round(inc_peak, 1),
             "percent_of_full": round(100 * inc_wall / full, 1),
             "replica_equals_master": equal,
         },
@@ -170,7 +182,7 @@ rows {report["rows"]:,} ({report["mb"]} MB of COPY binary), median of {args.repe
   peak memory of the runner             {peak_mb:6.1f} MB
   incremental after {changed:,} changed / {deleted:,} deleted: {inc_wall:.2f} s = \
 {report["incremental"]["percent_of_full"]}% of the full load; replica equals master: \
-{equal}""")
+{equal}; peak memory {inc_peak:.1f} MB""")
     print(json.dumps(report))
 
 
