@@ -81,11 +81,16 @@ class _KeyReaders:
                 conn.execute("set max_parallel_workers_per_gather = 0")
 
     def close(self) -> None:
+        """Stop whatever they still run (the run failed or was interrupted), then
+        close them."""
+        conns = [c for c in (self.master, self.replica) if c is not None]
+        for conn in conns:
+            with contextlib.suppress(psycopg.Error, OSError):
+                conn.cancel_safe(timeout=5)
         self.pool.shutdown(wait=True, cancel_futures=True)
-        for conn in (self.master, self.replica):
-            if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    conn.close()
+        for conn in conns:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
 
 def run(
