@@ -254,14 +254,8 @@ class _Merge:
             if missed:
                 inserted += self._fetch_missed(missed)
         removed = self._apply_deletes(gone)
-        flagged = (
-            self.replica.execute(
-                "select count(*) from replica_meta.deleted_rows where table_name = %s",
-                (self.rel.name,),
-            ).fetchone()[0]
-            if self.spec.deletes == "flag"
-            else 0
-        )
+        # Flagged rows stay in the landing table; the count is master's rows.
+        flagged = len(gone) if self.spec.deletes == "flag" else 0
         return meta.TableLoad(
             self.rel.name,
             m_rows,
@@ -354,6 +348,17 @@ class _Merge:
     def _apply_deletes(self, ctids: list[str]) -> int:
         """Remove (or, policy ``flag``, list) the replica rows at ``ctids``: rows
         master deleted. Returns how many were removed."""
+        if self.spec.deletes == "flag":
+            # The list is what master lacks now: a key master has again is no
+            # longer deleted.
+            self.replica.execute(
+                sql.SQL(
+                    "delete from replica_meta.deleted_rows where table_name = {}"
+                    " and key not in (select to_jsonb(row({})) from {} as l"
+                    " where ctid = any(%s::tid[]))"
+                ).format(sql.Literal(self.rel.name), _keys(self.key, "l"), self.target),
+                (ctids,),
+            )
         if not ctids:
             return 0
         if self.spec.deletes == "flag":

@@ -199,8 +199,10 @@ def test_incremental_flag_policy_keeps_deleted_rows(writable_master, replica):
         deleted = conn.execute(
             "delete from lead_status_history where id in (select id"
             " from lead_status_history order by id limit 2)"
-            " returning id"
+            " returning id, row_to_json(lead_status_history)::text"
         ).fetchall()
+    deleted.sort()
+    back = deleted[0][1]
     spec = replication.TableSpec("lead_status_history", deletes="flag")
     result = extract_load(writable_master, replica, [spec], mode="incremental")
     assert result.ok
@@ -214,6 +216,26 @@ def test_incremental_flag_policy_keeps_deleted_rows(writable_master, replica):
         ).fetchall()
     assert kept == 138
     assert sorted(k[0]["f1"] for k in flagged) == sorted(str(d[0]) for d in deleted)
+
+    # One of them comes back on master (same key, its old cursor value): it is
+    # merged, no longer listed, and the other stays flagged.
+    with psycopg.connect(writable_master, autocommit=True) as conn:
+        conn.execute(
+            "insert into lead_status_history select * from json_populate_record("
+            "null::lead_status_history, %s::json)",
+            (back,),
+        )
+    again = extract_load(writable_master, replica, [spec], mode="incremental")
+    assert again.ok and again.loads[0].master_rows == 137
+    with psycopg.connect(replica) as conn:
+        still = conn.execute(
+            "select key->>'f1' from replica_meta.deleted_rows"
+            " where table_name = 'lead_status_history'"
+        ).fetchall()
+    assert still == [(str(deleted[1][0]),)]
+    assert rows_text(replica, "master_raw", "lead_status_history") != rows_text(
+        writable_master, "public", "lead_status_history"
+    )  # the flagged row is still there, by policy
 
 
 ODD_SCHEMA = """
