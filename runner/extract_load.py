@@ -306,6 +306,7 @@ def extract_load(
                     relations,
                     specs,
                     landing,
+                    jobs,
                     progress,
                 )
             else:
@@ -362,10 +363,51 @@ def _full(
     progress: Progress,
     cursors: dict[str, str | None],
 ) -> RunResult:
-    fresh = {r.name: f"{FRESH_PREFIX}{run_id}_{i}" for i, r in enumerate(relations)}
     before = {
         r.name: schema.landing_columns(control, landing, r.name) for r in relations
     }
+    fresh = fresh_names(run_id, relations)
+    loads = load_fresh(
+        master_url,
+        replica_url,
+        snapshot,
+        relations,
+        fresh,
+        landing,
+        jobs,
+        progress,
+        cursors,
+    )
+    ordered = [loads[r.name] for r in relations]
+    refuse_mismatches(ordered)
+    notes = [
+        f"{r.name}: {change}"
+        for r in relations
+        for change in schema.drift(before[r.name], r.columns)
+    ]
+    with control.transaction():
+        notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
+        return finish(control, run_id, "full", snapshot, ordered, notes)
+
+
+def fresh_names(run_id: int, relations: list[schema.Relation]) -> dict[str, str]:
+    """The fresh table each relation loads into (dropped if the run fails)."""
+    return {r.name: f"{FRESH_PREFIX}{run_id}_{i}" for i, r in enumerate(relations)}
+
+
+def load_fresh(
+    master_url: str,
+    replica_url: str,
+    snapshot: Snapshot,
+    relations: list[schema.Relation],
+    fresh: dict[str, str],
+    landing: str,
+    jobs: int,
+    progress: Progress,
+    cursors: dict[str, str | None],
+) -> dict[str, meta.TableLoad]:
+    """Load ``relations`` into their ``fresh`` tables with ``jobs`` workers in the
+    snapshot; the caller swaps them in. Stops every worker at the first failure."""
     stop = threading.Event()
     worker = _Worker(master_url, replica_url, snapshot, landing, progress, stop)
     # Largest first keeps every worker busy to the end.
@@ -379,7 +421,7 @@ def _full(
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(f.exception() is not None for f in done):
             raise next(f.exception() for f in done if f.exception() is not None)
-        loads = {name: future.result() for future, name in futures.items()}
+        return {name: future.result() for future, name in futures.items()}
     except BaseException:
         stop.set()
         worker.cancel()
@@ -387,16 +429,6 @@ def _full(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         worker.close()
-    ordered = [loads[r.name] for r in relations]
-    refuse_mismatches(ordered)
-    notes = [
-        f"{r.name}: {change}"
-        for r in relations
-        for change in schema.drift(before[r.name], r.columns)
-    ]
-    with control.transaction():
-        notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
-        return finish(control, run_id, "full", snapshot, ordered, notes)
 
 
 def refuse_mismatches(loads: list[meta.TableLoad]) -> None:

@@ -17,7 +17,8 @@ Per table, in one replica transaction and the run's master snapshot:
 
 Counts come from the key reads (exact, both sides) and the merge's own counts.
 A table that cannot be merged (a view, no key, no cursor column, a new table, a
-changed shape) is reloaded whole, still inside the same transaction.
+changed shape) is loaded whole into a fresh table by the full mode's workers (with
+its checksums) and swapped in by the transaction that commits the merges.
 
 Checksums are not taken in this mode (they would read every row on both sides);
 ``replica verify`` compares content.
@@ -39,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from runner import meta, schema, stream
-from runner.checksum import count_and_checksum, row_hash
+from runner.checksum import row_hash
 from runner.config import TableSpec
 from runner.db import connect_master, connect_replica
 from runner.swap import swap_in
@@ -102,70 +103,103 @@ def run(
     relations: list[schema.Relation],
     specs: list[TableSpec],
     landing: str,
+    jobs: int,
     progress,
 ) -> object:
     from runner.extract_load import (  # the engine imports this module
-        FRESH_PREFIX,
         finish,
+        fresh_names,
+        load_fresh,
         refuse_mismatches,
     )
 
     by_name = {s.name: s for s in specs}
-    loads, notes = [], []
+    cursors = {r.name: cursor_column(r, by_name[r.name]) for r in relations}
+    keys = {r.name: list(by_name[r.name].key) or r.primary_key for r in relations}
     readers = _KeyReaders(master_url, replica_url, snapshot.id)
     try:
-        with connect_replica(replica_url) as replica, replica.transaction():
-            # Room for the merge's temporary table in memory (this session only).
-            replica.execute("set local temp_buffers = '256MB'")
-            for i, rel in enumerate(relations):
-                spec = by_name[rel.name]
-                before = schema.landing_columns(replica, landing, rel.name)
-                cursor = cursor_column(rel, spec)
-                key = list(spec.key) or rel.primary_key
-                progress.table_started(rel.name, rel.size)
-                started = time.perf_counter()
-                if before == rel.columns and rel.is_table and cursor and key:
-                    readers.open()
-                    load = _Merge(
-                        coordinator, replica, readers, rel, spec, landing, key, run_id
-                    ).run(cursor)
-                else:
-                    notes += [
-                        f"{rel.name}: {c}" for c in schema.drift(before, rel.columns)
-                    ]
-                    fresh = f"{FRESH_PREFIX}{run_id}_{i}"
-                    load = _reload(coordinator, replica, rel, landing, fresh)
-                    notes += swap_in(replica, landing, [(rel.name, fresh)])
-                load.seconds = time.perf_counter() - started
-                loads.append(load)
-                progress.table_done(rel.name, load)
-            refuse_mismatches(loads)
-            return finish(replica, run_id, "incremental", snapshot, loads, notes)
+        with connect_replica(replica_url) as replica:
+            with replica.transaction():
+                before = {
+                    r.name: schema.landing_columns(replica, landing, r.name)
+                    for r in relations
+                }
+            # What cannot be merged (a view, no key or cursor, a new table, a
+            # changed shape) is loaded whole into a fresh table, as a full run
+            # does, and swapped in with the merges below.
+            whole = [
+                r
+                for r in relations
+                if not (
+                    before[r.name] == r.columns
+                    and r.is_table
+                    and cursors[r.name]
+                    and keys[r.name]
+                )
+            ]
+            fresh = fresh_names(run_id, whole)
+            loads = load_fresh(
+                master_url,
+                replica_url,
+                snapshot,
+                whole,
+                fresh,
+                landing,
+                jobs,
+                progress,
+                cursors,
+            )
+            notes = [
+                f"{r.name}: {change}"
+                for r in whole
+                for change in schema.drift(before[r.name], r.columns)
+            ]
+            with replica.transaction():
+                # Room for the merge's temporary table in memory (this session).
+                replica.execute("set local temp_buffers = '256MB'")
+                for rel in relations:
+                    if rel.name not in loads:
+                        readers.open()
+                        loads[rel.name] = _merge(
+                            coordinator,
+                            replica,
+                            readers,
+                            rel,
+                            by_name[rel.name],
+                            landing,
+                            keys[rel.name],
+                            cursors[rel.name],
+                            run_id,
+                            progress,
+                        )
+                ordered = [loads[r.name] for r in relations]
+                refuse_mismatches(ordered)
+                notes += swap_in(
+                    replica, landing, [(r.name, fresh[r.name]) for r in whole]
+                )
+                return finish(replica, run_id, "incremental", snapshot, ordered, notes)
     finally:
         readers.close()
 
 
-def _reload(
+def _merge(
     master: psycopg.Connection,
     replica: psycopg.Connection,
+    readers: _KeyReaders,
     rel: schema.Relation,
+    spec: TableSpec,
     landing: str,
-    fresh: str,
+    key: list[str],
+    cursor: str,
+    run_id: int,
+    progress,
 ) -> meta.TableLoad:
-    target = sql.Identifier(landing, fresh)
-    stream.create_table(replica, target, rel)
-    nbytes = stream.copy_table(master, replica, rel, target)
-    if rel.primary_key:
-        replica.execute(
-            sql.SQL("alter table {} add primary key ({})").format(
-                target, sql.SQL(", ").join(map(sql.Identifier, rel.primary_key))
-            )
-        )
-    m_rows, m_sum = count_and_checksum(master, rel.schema, rel.name)
-    r_rows, r_sum = count_and_checksum(replica, landing, fresh)
-    if not rel.has_stable_content:
-        m_sum = None
-    return meta.TableLoad(rel.name, m_rows, m_sum, r_rows, r_sum, nbytes, 0.0)
+    progress.table_started(rel.name, rel.size)
+    started = time.perf_counter()
+    load = _Merge(master, replica, readers, rel, spec, landing, key, run_id).run(cursor)
+    load.seconds = time.perf_counter() - started
+    progress.table_done(rel.name, load)
+    return load
 
 
 def _keys(key: list[str], alias: str | None = None) -> sql.Composable:
