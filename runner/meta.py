@@ -72,6 +72,21 @@ create table if not exists {schema}.sync_steps (
 """
 
 
+def verdict(
+    master_rows: int,
+    replica_rows: int,
+    master_checksum: object,
+    replica_checksum: object,
+) -> str:
+    """How a table compares: match, DIFFERS, or "not taken" (counts equal, but a
+    checksum was not taken on one side: merged tables, master's views)."""
+    if master_rows != replica_rows:
+        return "DIFFERS"
+    if master_checksum is None or replica_checksum is None:
+        return "not taken"
+    return "match" if master_checksum == replica_checksum else "DIFFERS"
+
+
 @dataclass
 class TableLoad:
     table_name: str
@@ -83,6 +98,15 @@ class TableLoad:
     seconds: float
     cursor_column: str | None = None
     cursor_max: object = None
+
+    @property
+    def verdict(self) -> str:
+        return verdict(
+            self.master_rows,
+            self.replica_rows,
+            self.master_checksum,
+            self.replica_checksum,
+        )
 
     @property
     def matches(self) -> bool:

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from runner.db import connect_replica, redact
 from runner.errors import ReplicaError
-from runner.meta import META_SCHEMA
+from runner.meta import META_SCHEMA, verdict
 from runner.tables import DEFAULT_TABLES
 
 #: Runs shown in the sync history (the reported one and those before it).
@@ -63,11 +63,12 @@ class TableLine:
     @property
     def match(self) -> str:
         """match, DIFFERS, or "not taken" (a checksum was not recorded)."""
-        if self.master_rows != self.replica_rows:
-            return "DIFFERS"
-        if self.master_checksum is None or self.replica_checksum is None:
-            return "not taken"
-        return "match" if self.master_checksum == self.replica_checksum else "DIFFERS"
+        return verdict(
+            self.master_rows,
+            self.replica_rows,
+            self.master_checksum,
+            self.replica_checksum,
+        )
 
 
 @dataclass

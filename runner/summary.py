@@ -49,7 +49,7 @@ def load_table(result: RunResult) -> str:
                 t.table_name,
                 t.master_rows,
                 t.replica_rows,
-                "match" if t.matches else "DIFFERS",
+                t.verdict,
                 t.bytes / 1e6,
                 t.seconds,
             )

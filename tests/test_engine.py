@@ -437,6 +437,12 @@ def test_all_tables_and_incremental_from_the_cli(writable_master, replica, tmp_p
     messages = tables["whatsapp_messages"]
     assert messages["master_checksum"] is None and messages["matches"]
     assert messages["master_rows"] == messages["replica_rows"] == 1296
+    # The table for people says so too, rather than "match".
+    shown = run_cli(["extract-load", *args, "--mode", "incremental"], tmp_path)
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("leads "))
+    assert line.split()[1:5] == ["11", "11", "not", "taken"], line
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("dashboard_lead"))
+    assert "not taken" in line  # master's views: counts only
 
 
 class Interrupt(Progress):
