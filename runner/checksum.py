@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -123,39 +122,6 @@ def count_rows(url: str, schema: str, tables: Sequence[str]) -> dict[str, int | 
                 else None
             )
     return counts
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A table or view as both sides see it: kind (pg_class.relkind), columns in
-    order, and primary key columns (empty for views and keyless tables)."""
-
-    kind: str
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
-
-    @property
-    def is_view(self) -> bool:
-        return self.kind not in ("r", "p", "m")
-
-
-def relation(conn: psycopg.Connection, schema: str, table: str) -> Relation | None:
-    """``schema.table``'s shape, or None when it does not exist."""
-    rows = conn.execute(
-        "select c.relkind::text, a.attname,"
-        " coalesce(a.attnum = any(k.conkey), false)"
-        " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " join pg_attribute a on a.attrelid = c.oid"
-        " left join pg_constraint k on k.conrelid = c.oid and k.contype = 'p'"
-        " where n.nspname = %s and c.relname = %s and a.attnum > 0"
-        " and not a.attisdropped order by a.attnum",
-        (schema, table),
-    ).fetchall()
-    if not rows:
-        return None
-    return Relation(
-        rows[0][0], tuple(r[1] for r in rows), tuple(r[1] for r in rows if r[2])
-    )
 
 
 def count_and_checksum_columns(

@@ -88,19 +88,57 @@ where i.indrelid = %s and i.indisprimary order by k.n
 """
 
 
-def describe_relation(
-    conn: psycopg.Connection, schema: str, name: str, landing: str
-) -> Relation:
-    """Master's relation ``schema.name``, with column types for the landing schema."""
-    row = conn.execute(
-        "select c.oid, c.relkind, coalesce(pg_total_relation_size(c.oid), 0)"
+def _find(conn: psycopg.Connection, schema: str, name: str) -> tuple | None:
+    """(oid, relkind, bytes on disk) of ``schema.name``, or None."""
+    return conn.execute(
+        "select c.oid, c.relkind::text, coalesce(pg_total_relation_size(c.oid), 0)"
         " from pg_class c join pg_namespace n"
         " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
         (schema, name),
     ).fetchone()
-    if row is None:
+
+
+def _primary_key(conn: psycopg.Connection, oid: int) -> list[str]:
+    return [r[0] for r in conn.execute(_PRIMARY_KEY, (oid,)).fetchall()]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A table or view as either side has it, for comparing them: kind
+    (pg_class.relkind), column names in order, primary key columns in key order
+    (empty for views and keyless tables)."""
+
+    kind: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+    @property
+    def is_view(self) -> bool:
+        return self.kind not in ("r", "p", "m")
+
+
+def shape(conn: psycopg.Connection, schema: str, name: str) -> Shape | None:
+    """``schema.name``'s shape, or None when it does not exist."""
+    found = _find(conn, schema, name)
+    if found is None:
+        return None
+    oid, kind, _ = found
+    columns = conn.execute(
+        "select attname from pg_attribute where attrelid = %s and attnum > 0"
+        " and not attisdropped order by attnum",
+        (oid,),
+    ).fetchall()
+    return Shape(kind, tuple(c[0] for c in columns), tuple(_primary_key(conn, oid)))
+
+
+def describe_relation(
+    conn: psycopg.Connection, schema: str, name: str, landing: str
+) -> Relation:
+    """Master's relation ``schema.name``, with column types for the landing schema."""
+    found = _find(conn, schema, name)
+    if found is None:
         raise ReplicaError(f"table {schema}.{name} not found on the master")
-    oid, kind, size = row
+    oid, kind, size = found
     if kind not in COPYABLE_KINDS:
         raise ReplicaError(f"{schema}.{name} is not a table or view (relkind {kind})")
     columns, user_types = [], {}
@@ -137,8 +175,15 @@ def describe_relation(
         user_types[target_name] = _user_type(conn, target_oid, target_name, target_type)
         typed = sql.Identifier(landing, target_name).as_string(conn)
         columns.append(Column(col, typed + ("[]" if elem else "")))
-    pk = [r[0] for r in conn.execute(_PRIMARY_KEY, (oid,)).fetchall()]
-    return Relation(schema, name, kind, columns, pk, list(user_types.values()), size)
+    return Relation(
+        schema,
+        name,
+        kind,
+        columns,
+        _primary_key(conn, oid),
+        list(user_types.values()),
+        size,
+    )
 
 
 def _user_type(conn: psycopg.Connection, oid: int, name: str, kind: str) -> UserType:

@@ -21,9 +21,10 @@ import psycopg
 from psycopg import sql
 
 from runner import meta, summary
-from runner.checksum import Relation, count_and_checksum_columns, relation, row_hashes
+from runner.checksum import count_and_checksum_columns, row_hashes
 from runner.db import connect_master, connect_replica, database_error, redact
 from runner.errors import CheckAborted, ReplicaError
+from runner.schema import Shape, shape
 from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
 
 #: Columns a master view recomputes on every read.
@@ -76,7 +77,7 @@ class VerifyResult:
         return [c for c in self.checks if not c.matches]
 
 
-def _compared_columns(table: str, master: Relation) -> tuple[str, list[str] | None]:
+def _compared_columns(table: str, master: Shape) -> tuple[str, list[str] | None]:
     """What to compare of a master relation, and which columns (None: all)."""
     if not master.is_view:
         return "rows", None
@@ -126,7 +127,7 @@ def _check(
     layer: str,
     schema: str,
     table: str,
-    m_rel: Relation | None,
+    m_rel: Shape | None,
     m_measure: tuple[int, int | None] | None,
     examples: int,
 ) -> TableCheck:
@@ -137,7 +138,7 @@ def _check(
     check = TableCheck(layer, table, compared, m_rows, None, m_sum)
     if m_measure is None:
         check.notes.append("no recorded load")
-    r_rel = relation(replica, schema, table)
+    r_rel = shape(replica, schema, table)
     if r_rel is None:
         check.notes.append(f"{schema}.{table} missing")
         return check
@@ -190,7 +191,7 @@ def verify(
             master.read_only = True
             checks = []
             for table in tables:
-                m_rel = relation(master, MASTER_SCHEMA, table)
+                m_rel = shape(master, MASTER_SCHEMA, table)
                 m_measure = None
                 if m_rel is not None:
                     compared, cols = _compared_columns(table, m_rel)
@@ -228,7 +229,7 @@ def _against_snapshot(
     for table in tables:
         load = loads.get(table)
         for layer, schema in (("landing", landing), ("models", models)):
-            r_rel = relation(replica, schema, table)
+            r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows
             # for tables, counts for views (their recorded checksum is null).
             compared = "rows" if load and load.master_checksum is not None else "count"
