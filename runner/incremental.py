@@ -160,7 +160,7 @@ def run(
                 for rel in relations:
                     if rel.name not in loads:
                         readers.open()
-                        loads[rel.name] = _merge(
+                        loads[rel.name] = _Merge(
                             coordinator,
                             replica,
                             readers,
@@ -168,10 +168,8 @@ def run(
                             by_name[rel.name],
                             landing,
                             keys[rel.name],
-                            cursors[rel.name],
                             run_id,
-                            progress,
-                        )
+                        ).run(cursors[rel.name], progress)
                 ordered = [loads[r.name] for r in relations]
                 refuse_mismatches(ordered)
                 notes += swap_in(
@@ -180,26 +178,6 @@ def run(
                 return finish(replica, run_id, "incremental", snapshot, ordered, notes)
     finally:
         readers.close()
-
-
-def _merge(
-    master: psycopg.Connection,
-    replica: psycopg.Connection,
-    readers: _KeyReaders,
-    rel: schema.Relation,
-    spec: TableSpec,
-    landing: str,
-    key: list[str],
-    cursor: str,
-    run_id: int,
-    progress,
-) -> meta.TableLoad:
-    progress.table_started(rel.name, rel.size)
-    started = time.perf_counter()
-    load = _Merge(master, replica, readers, rel, spec, landing, key, run_id).run(cursor)
-    load.seconds = time.perf_counter() - started
-    progress.table_done(rel.name, load)
-    return load
 
 
 def _keys(key: list[str], alias: str | None = None) -> sql.Composable:
@@ -250,7 +228,15 @@ class _Merge:
         self.source = sql.Identifier(rel.schema, rel.name)
         self.key_hash = row_hash(replica, landing, rel.name, key)
 
-    def run(self, cursor: str) -> meta.TableLoad:
+    def run(self, cursor: str, progress) -> meta.TableLoad:
+        started = time.perf_counter()
+        progress.table_started(self.rel.name, self.rel.size)
+        load = self._load(cursor)
+        load.seconds = time.perf_counter() - started
+        progress.table_done(self.rel.name, load)
+        return load
+
+    def _load(self, cursor: str) -> meta.TableLoad:
         since = meta.last_cursor(self.replica, self.rel.name, cursor)
         if since is None:  # no run recorded it: read it off the landing table
             since = self.replica.execute(
