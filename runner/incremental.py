@@ -7,8 +7,8 @@ Per table, in one replica transaction and the run's master snapshot:
    copied into a temporary table and merged by primary key (insert or update);
 2. meanwhile, on a second master session importing the same snapshot and a second
    replica session, each side's primary keys are read as 64-bit key hashes (the
-   checksums' typed hash, the same in every PostgreSQL version) packed into one
-   value, the replica's with each row's ctid;
+   checksums' typed hash: the same functions and results in PostgreSQL 16 and 18)
+   packed into one value, the replica's with each row's ctid;
 3. the key sets are compared in the runner: a replica key master no longer has was
    deleted there (removed by ctid, or kept and listed in
    ``replica_meta.deleted_rows`` under policy ``flag``); a master key the replica
@@ -20,7 +20,7 @@ A table that cannot be merged (a view, no key, no cursor column, a new table, a
 changed shape) is loaded whole into a fresh table by the full mode's workers (with
 its checksums) and swapped in by the transaction that commits the merges.
 
-Checksums are not taken in this mode (they would read every row on both sides);
+Merged tables take no checksums (they would read every row on both sides);
 ``replica verify`` compares content.
 """
 
