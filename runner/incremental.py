@@ -244,28 +244,49 @@ class _Merge:
                     sql.Identifier(cursor), self.target
                 )
             ).fetchone()[0]
+        picked = self._picked(cursor, since)
         packed_key_hashes = sql.SQL("string_agg(int8send({}), '')").format(
             self.key_hash
         )
-        # Both sides' keys, read (and compared) while the delta is copied and
-        # merged. The replica's are read before the merge commits, so they are its
-        # keys as the last run left them.
+        # Master's keys, and which of them the cursor picks, in one scan; the
+        # replica's keys meanwhile, read before the merge commits (so as the last
+        # run left them) and compared with master's in that reader's thread while
+        # the delta is copied and merged.
+        by_key = self._key_type() if picked is not None else None
+        picked_keys = (
+            sql.SQL(
+                "count(*) filter (where {}), (array_agg({}) filter (where {}))::text"
+            ).format(picked, sql.Identifier(self.key[0]), picked)
+            if by_key
+            else sql.SQL("null, null")
+        )
         on_master = self.readers.pool.submit(
-            _master_keys,
+            _fetch,
             self.readers.master,
-            sql.SQL("select {} from {} as t").format(packed_key_hashes, self.source),
+            sql.SQL("select {}, {} from {} as t").format(
+                packed_key_hashes, picked_keys, self.source
+            ),
         )
         on_replica = self.readers.pool.submit(
-            _replica_keys,
+            _compare_keys,
             self.readers.replica,
             sql.SQL("select {}, string_agg(tidsend(ctid), '') from {} as t").format(
                 packed_key_hashes, self.target
             ),
             on_master,
         )
-        delta = self._merge_delta(cursor, since)
-        m_rows, present = on_master.result()
-        before, gone = on_replica.result()
+        where = picked
+        if by_key:
+            m_packed, n_picked, keys_text = on_master.result()
+            # Few rows: fetch them by key (the primary key's index); many: scan.
+            if n_picked * 20 <= len(m_packed or b"") // 8:
+                where = sql.SQL("{} = any({}::{}[])").format(
+                    sql.Identifier(self.key[0]),
+                    sql.Literal(keys_text or "{}"),
+                    sql.SQL(by_key),
+                )
+        delta = self._merge_delta(cursor, since, where)
+        m_rows, present, before, gone = on_replica.result()
         inserted = delta.inserted
         # Master's rows are the replica's less the gone ones plus the inserted
         # ones, unless the cursor missed some: then find and merge those.
@@ -288,18 +309,34 @@ class _Merge:
             delta.newest or since,
         )
 
-    def _merge_delta(self, cursor: str, since: str | None) -> _Delta:
-        """Copy the rows at or after ``since`` (less the look-back) and merge them."""
+    def _cursor_type(self, cursor: str) -> sql.SQL:
+        return sql.SQL(next(c.type for c in self.rel.columns if c.name == cursor))
+
+    def _picked(self, cursor: str, since: str | None) -> sql.Composable | None:
+        """The rows at or after ``since`` less the look-back (None: every row)."""
+        if since is None:
+            return None
         column = sql.Identifier(cursor)
-        kind = sql.SQL(next(c.type for c in self.rel.columns if c.name == cursor))
-        where = None
-        if since is not None:
-            low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
-            if kind.as_string(self.replica).startswith(("timestamp", "date")):
-                low = sql.SQL("{} - {}::interval").format(
-                    low, sql.Literal(str(LOOKBACK))
-                )
-            where = sql.SQL("{} >= {} or {} is null").format(column, low, column)
+        kind = self._cursor_type(cursor)
+        low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
+        if kind.as_string(self.replica).startswith(("timestamp", "date")):
+            low = sql.SQL("{} - {}::interval").format(low, sql.Literal(str(LOOKBACK)))
+        return sql.SQL("({} >= {} or {} is null)").format(column, low, column)
+
+    def _key_type(self) -> str | None:
+        """The key's type when rows can be fetched by it (one column of a built-in
+        type, which master and replica name alike), else None."""
+        if len(self.key) != 1:
+            return None
+        kind = next(c.type for c in self.rel.columns if c.name == self.key[0])
+        return None if '"' in kind else kind
+
+    def _merge_delta(
+        self, cursor: str, since: str | None, where: sql.Composable | None
+    ) -> _Delta:
+        """Copy master's rows matching ``where`` (all when None) and merge them."""
+        column = sql.Identifier(cursor)
+        kind = self._cursor_type(cursor)
         self._create_delta()
         nbytes = stream.copy_table(
             self.master, self.replica, self.rel, _DELTA, where=where
@@ -402,22 +439,25 @@ class _Merge:
         ).rowcount
 
 
-def _master_keys(
-    conn: psycopg.Connection, query: sql.Composable
-) -> tuple[int, set[int]]:
-    """Master's key count and key hashes (a reader thread's job)."""
-    keys = _hashes(conn.cursor(binary=True).execute(query).fetchone()[0])
-    return len(keys), set(keys)
+def _fetch(conn: psycopg.Connection, query: sql.Composable) -> tuple:
+    """One row of ``query``, binary (a reader thread's job)."""
+    return conn.cursor(binary=True).execute(query).fetchone()
 
 
-def _replica_keys(
+def _compare_keys(
     conn: psycopg.Connection, query: sql.Composable, on_master: Future
-) -> tuple[array, list[str]]:
-    """The replica's key hashes and the locations of its rows whose keys master
-    no longer has (a reader thread's job, once master's keys are in)."""
+) -> tuple[int, set[int], array, list[str]]:
+    """Read the replica's key hashes and row locations, and compare them with
+    master's once those are in: master's row count and key hashes, the
+    replica's key hashes, and the locations of its rows whose keys master no
+    longer has (a reader thread's job)."""
     packed, locations = conn.cursor(binary=True).execute(query).fetchone()
     keys = _hashes(packed)
-    present = on_master.result()[1]
+    master = _hashes(on_master.result()[0])
+    # In slices, so that the merge's thread gets the interpreter between them.
+    present: set[int] = set()
+    for start in range(0, len(master), 1 << 16):
+        present.update(master[start : start + (1 << 16)])
     # The loop runs in C: this is a million rows at a time.
     gone = compress(range(len(keys)), map(not_, map(present.__contains__, keys)))
-    return keys, [_ctid(locations, i) for i in gone]
+    return len(master), present, keys, [_ctid(locations, i) for i in gone]

@@ -193,6 +193,70 @@ def test_incremental_finds_rows_the_cursor_missed(writable_master, replica):
     )
 
 
+KEYED_SCHEMA = """
+create schema keyed;
+create type keyed.tier as enum ('free', 'pro');
+create table keyed.pairs (a integer, b text, note text, updated_at timestamptz,
+    primary key (a, b));
+insert into keyed.pairs select i % 50, 'b' || i, 'n', now() - interval '1 day'
+    from generate_series(1, 400) i;
+create table keyed.tiers (code keyed.tier primary key, note text,
+    updated_at timestamptz);
+insert into keyed.tiers values ('free', 'x', now() - interval '1 day'),
+    ('pro', 'y', now() - interval '1 day');
+create table keyed.many (id bigint primary key, note text, updated_at timestamptz);
+insert into keyed.many select i, 'n', now() - interval '1 day'
+    from generate_series(1, 1000) i;
+"""
+
+
+def test_incremental_merges_any_key(writable_master, replica):
+    """Rows are picked by key scan for a one-column built-in key with a small
+    delta, and by the cursor scan otherwise (a composite key, an enum key, a
+    delta of more than a twentieth of the table): each way ends equal."""
+    with psycopg.connect(writable_master, autocommit=True) as conn:
+        conn.execute(KEYED_SCHEMA)
+    config = replication.Config(master_schema="keyed")
+    tables = ["pairs", "tiers", "many"]
+    assert extract_load(writable_master, replica, tables, config=config).ok
+    with psycopg.connect(writable_master, autocommit=True) as conn:
+        conn.execute(
+            "update keyed.pairs set note = 'changed', updated_at = now() where a = 7"
+        )
+        conn.execute("delete from keyed.pairs where a = 8")
+        conn.execute("insert into keyed.pairs values (99, 'new', 'n', now())")
+        conn.execute("update keyed.tiers set note = 'z', updated_at = now()")
+        conn.execute(
+            "update keyed.many set note = 'big', updated_at = now() where id <= 300"
+        )
+        conn.execute(
+            "update keyed.many set note = 'one', updated_at = now() where id = 999"
+        )
+        conn.execute("delete from keyed.many where id between 500 and 509")
+    result = extract_load(
+        writable_master, replica, tables, config=config, mode="incremental"
+    )
+    assert result.ok
+    counts = {t.table_name: t.replica_rows for t in result.loads}
+    assert counts == {"pairs": 400 - 8 + 1, "tiers": 2, "many": 990}
+    for table in tables:
+        assert rows_text(replica, "master_raw", table) == rows_text(
+            writable_master, "keyed", table
+        ), table
+    # A small delta again, on the table whose delta was large: fetched by key.
+    with psycopg.connect(writable_master, autocommit=True) as conn:
+        conn.execute(
+            "update keyed.many set note = 'two', updated_at = now() where id = 3"
+        )
+    again = extract_load(
+        writable_master, replica, ["many"], config=config, mode="incremental"
+    )
+    assert again.ok
+    assert rows_text(replica, "master_raw", "many") == rows_text(
+        writable_master, "keyed", "many"
+    )
+
+
 def test_incremental_flag_policy_keeps_deleted_rows(writable_master, replica):
     extract_load(writable_master, replica)
     with psycopg.connect(writable_master, autocommit=True) as conn:
