@@ -1,16 +1,21 @@
 """Incremental mode: merge what changed on master since the last load, by key.
 
-Per table, in one replica transaction and the run's master snapshot:
+All merges in one replica transaction, all reads in the run's master snapshot; per
+table:
 
-1. rows whose cursor column (``updated_at``, else ``created_at``, or as configured)
-   is at or after the landing table's highest value less a look-back window are
-   copied into a temporary table and merged by primary key (insert or update);
-2. meanwhile, on a second master session importing the same snapshot and a second
-   replica session, each side's primary keys are read as 64-bit key hashes (the
-   checksums' typed hash: the same functions and results in PostgreSQL 16 and 18)
-   packed into one value, the replica's with each row's ctid;
-3. the key sets are compared in the runner: a replica key master no longer has was
-   deleted there (removed by ctid, or kept and listed in
+1. a second master session (importing the snapshot) reads every master key as a
+   64-bit key hash (the checksums' typed hash: the same functions and results in
+   PostgreSQL 16 and 18), packed into one value, and in the same scan lists the
+   keys whose cursor column (``updated_at``, else ``created_at``, or as
+   configured) is at or after the highest value loaded less a look-back window;
+   a second replica session meanwhile reads the replica's key hashes with each
+   row's ctid;
+2. the picked rows are copied into a temporary table, fetched by key through
+   master's primary key (or, for a key of several columns or of a user type, or a
+   delta over a twentieth of the table, by a cursor scan), and merged by key
+   (insert or update);
+3. meanwhile the runner compares the key sets: a replica key master no longer has
+   was deleted there (removed by ctid, or kept and listed in
    ``replica_meta.deleted_rows`` under policy ``flag``); a master key the replica
    lacks after the merge is a row the cursor missed (an insert with an old cursor
    value), fetched by its key hash and merged too.
