@@ -380,11 +380,7 @@ def _full(
     )
     ordered = [loads[r.name] for r in relations]
     refuse_mismatches(ordered)
-    notes = [
-        f"{r.name}: {change}"
-        for r in relations
-        for change in schema.drift(before[r.name], r.columns)
-    ]
+    notes = schema.drift_notes(before, relations)
     with control.transaction():
         notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
         return finish(control, run_id, "full", snapshot, ordered, notes)

@@ -154,11 +154,7 @@ def run(
                 progress,
                 cursors,
             )
-            notes = [
-                f"{r.name}: {change}"
-                for r in whole
-                for change in schema.drift(before[r.name], r.columns)
-            ]
+            notes = schema.drift_notes(before, whole)
             with replica.transaction():
                 # Room for the merge's temporary table in memory (this session).
                 replica.execute("set local temp_buffers = '256MB'")
@@ -290,15 +286,21 @@ class _Merge:
                     sql.Literal(keys_text or "{}"),
                     sql.SQL(by_key),
                 )
-        delta = self._merge_delta(cursor, since, where)
+        delta = self._merge_rows(where, cursor)
         m_rows, present, before, gone = on_replica.result()
         inserted = delta.inserted
         # Master's rows are the replica's less the gone ones plus the inserted
-        # ones, unless the cursor missed some: then find and merge those.
+        # ones, unless the cursor missed some: then find (by key hash) and merge
+        # those.
         if m_rows != len(before) - len(gone) + inserted:
             missed = present.difference(before, delta.hashes)
             if missed:
-                inserted += self._fetch_missed(missed)
+                inserted += self._merge_rows(
+                    sql.SQL("{} = any({}::bigint[])").format(
+                        self.key_hash, sql.Literal(sorted(missed))
+                    ),
+                    cursor,
+                ).inserted
         removed = self._apply_deletes(gone)
         # Flagged rows stay in the landing table; the count is master's rows.
         flagged = len(gone) if self.spec.deletes == "flag" else 0
@@ -311,20 +313,20 @@ class _Merge:
             delta.nbytes,
             0.0,
             cursor,
-            delta.newest or since,
+            self._later(cursor, since, delta.newest),
         )
 
-    def _cursor_type(self, cursor: str) -> sql.SQL:
-        return sql.SQL(next(c.type for c in self.rel.columns if c.name == cursor))
+    def _type(self, column: str) -> str:
+        return next(c.type for c in self.rel.columns if c.name == column)
 
     def _picked(self, cursor: str, since: str | None) -> sql.Composable | None:
         """The rows at or after ``since`` less the look-back (None: every row)."""
         if since is None:
             return None
         column = sql.Identifier(cursor)
-        kind = self._cursor_type(cursor)
-        low = sql.SQL("{}::{}").format(sql.Literal(since), kind)
-        if kind.as_string(self.replica).startswith(("timestamp", "date")):
+        kind = self._type(cursor)
+        low = sql.SQL("{}::{}").format(sql.Literal(since), sql.SQL(kind))
+        if kind.startswith(("timestamp", "date")):
             low = sql.SQL("{} - {}::interval").format(low, sql.Literal(str(LOOKBACK)))
         return sql.SQL("({} >= {} or {} is null)").format(column, low, column)
 
@@ -333,15 +335,23 @@ class _Merge:
         type, which master and replica name alike), else None."""
         if len(self.key) != 1:
             return None
-        kind = next(c.type for c in self.rel.columns if c.name == self.key[0])
+        kind = self._type(self.key[0])
         return None if '"' in kind else kind
 
-    def _merge_delta(
-        self, cursor: str, since: str | None, where: sql.Composable | None
-    ) -> _Delta:
-        """Copy master's rows matching ``where`` (all when None) and merge them."""
-        column = sql.Identifier(cursor)
-        kind = self._cursor_type(cursor)
+    def _later(self, cursor: str, since: str | None, newest: str | None) -> str | None:
+        """The cursor's new watermark: the later of ``since`` and ``newest``."""
+        if since is None or newest is None:
+            return newest or since
+        kind = sql.SQL(self._type(cursor))
+        return self.replica.execute(
+            sql.SQL("select greatest({}::{}, {}::{})::text").format(
+                sql.Literal(since), kind, sql.Literal(newest), kind
+            )
+        ).fetchone()[0]
+
+    def _merge_rows(self, where: sql.Composable | None, cursor: str) -> _Delta:
+        """Copy master's rows matching ``where`` (all when None) into a temporary
+        table and merge them by key."""
         self._create_delta()
         nbytes = stream.copy_table(
             self.master, self.replica, self.rel, _DELTA, where=where
@@ -350,14 +360,8 @@ class _Merge:
         packed, newest = self.replica.execute(
             sql.SQL(
                 "select string_agg(int8send({}), ''), max({})::text from {} as t"
-            ).format(self.key_hash, column, _DELTA)
+            ).format(self.key_hash, sql.Identifier(cursor), _DELTA)
         ).fetchone()
-        if since is not None and newest is not None:
-            newest = self.replica.execute(
-                sql.SQL("select greatest({}::{}, {}::{})::text").format(
-                    sql.Literal(since), kind, sql.Literal(newest), kind
-                )
-            ).fetchone()[0]
         self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
         return _Delta(nbytes, inserted, _hashes(packed), newest)
 
@@ -391,57 +395,37 @@ class _Merge:
             ).format(self.target, _DELTA, _keys(self.key), action)
         ).fetchone()[0]
 
-    def _fetch_missed(self, missed: set[int]) -> int:
-        """Merge master rows the cursor did not pick (found by their key hashes)."""
-        self._create_delta()
-        stream.copy_table(
-            self.master,
-            self.replica,
-            self.rel,
-            _DELTA,
-            where=sql.SQL("{} = any({}::bigint[])").format(
-                self.key_hash, sql.Literal(sorted(missed))
-            ),
-        )
-        inserted = self._upsert()
-        self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
-        return inserted
-
     def _apply_deletes(self, ctids: list[str]) -> int:
         """Remove (or, policy ``flag``, list) the replica rows at ``ctids``: rows
         master deleted. Returns how many were removed."""
-        if self.spec.deletes == "flag":
-            # The list is what master lacks now: a key master has again is no
-            # longer deleted.
-            self.replica.execute(
-                sql.SQL(
-                    "delete from replica_meta.deleted_rows where table_name = {}"
-                    " and key not in (select to_jsonb(row({})) from {} as l"
-                    " where ctid = any(%s::tid[]))"
-                ).format(sql.Literal(self.rel.name), _keys(self.key, "l"), self.target),
-                (ctids,),
-            )
-        if not ctids:
-            return 0
-        if self.spec.deletes == "flag":
-            self.replica.execute(
-                sql.SQL(
-                    "insert into replica_meta.deleted_rows (table_name, key, run_id)"
-                    " select {}, to_jsonb(row({})), {} from {} as l"
-                    " where ctid = any(%s::tid[]) on conflict do nothing"
-                ).format(
-                    sql.Literal(self.rel.name),
-                    _keys(self.key, "l"),
-                    sql.Literal(self.run_id),
-                    self.target,
+        if self.spec.deletes != "flag":
+            if not ctids:
+                return 0
+            return self.replica.execute(
+                sql.SQL("delete from {} where ctid = any(%s::tid[])").format(
+                    self.target
                 ),
                 (ctids,),
-            )
-            return 0
-        return self.replica.execute(
-            sql.SQL("delete from {} where ctid = any(%s::tid[])").format(self.target),
+            ).rowcount
+        # The list is what master lacks now: a key master has again is unlisted.
+        listed = sql.SQL(
+            "select to_jsonb(row({})) as key from {} as l where ctid = any(%s::tid[])"
+        ).format(_keys(self.key, "l"), self.target)
+        self.replica.execute(
+            sql.SQL(
+                "delete from replica_meta.deleted_rows where table_name = {}"
+                " and key not in (select key from ({}) as gone)"
+            ).format(sql.Literal(self.rel.name), listed),
             (ctids,),
-        ).rowcount
+        )
+        self.replica.execute(
+            sql.SQL(
+                "insert into replica_meta.deleted_rows (table_name, key, run_id)"
+                " select {}, key, {} from ({}) as gone on conflict do nothing"
+            ).format(sql.Literal(self.rel.name), sql.Literal(self.run_id), listed),
+            (ctids,),
+        )
+        return 0
 
 
 def _fetch(conn: psycopg.Connection, query: sql.Composable) -> tuple:

@@ -261,6 +261,18 @@ def landing_columns(conn: psycopg.Connection, landing: str, table: str) -> list[
     return [Column(r[0], r[1]) for r in rows]
 
 
+def drift_notes(
+    before: dict[str, list[Column]], relations: list[Relation]
+) -> list[str]:
+    """``table: change`` for each relation whose landing table (columns
+    ``before[name]``) is not shaped as master's."""
+    return [
+        f"{r.name}: {change}"
+        for r in relations
+        for change in drift(before[r.name], r.columns)
+    ]
+
+
 def drift(before: list[Column], after: list[Column]) -> list[str]:
     """What changed between two column lists: +added, -dropped, retyped."""
     if not before:
