@@ -25,6 +25,7 @@ from psycopg import sql
 
 from runner.db import connect_master, connect_replica, describe
 from runner.errors import ReplicaError
+from runner.guard import refuse_row_security
 from runner.tables import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA
 
 APP_SCHEMA = "public"
@@ -398,6 +399,7 @@ def analyze(
         version, now = master.execute(
             "select current_setting('server_version'), now()"
         ).fetchone()
+        refuse_row_security(master, MASTER_SCHEMA, tables)
         archived = _archived(replica)
         results = []
         for name in tables:

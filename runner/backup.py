@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from runner import meta
+from runner import meta, runlock
 from runner.db import connect_replica, parse_url
 from runner.errors import ReplicaError
 from runner.swap import swap_in
@@ -198,9 +198,7 @@ def rollback(replica_url: str, to_run: int | None = None) -> Generation:
                 + ", ".join(map(str, sorted(gens)))
             )
         gen = gens[run]
-        if not meta.try_lock_runs(conn):
-            raise ReplicaError("another run is loading this replica; try again later")
-        with conn.transaction():
+        with runlock.hold(replica_url), conn.transaction():
             by_schema: dict[str, list[tuple[str, str]]] = {}
             for qualified in gen.tables:
                 schema, table = qualified.split(".", 1)

@@ -3,38 +3,73 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import psycopg
 
-from runner import __version__, backup, dbt_invoke, pipeline
+from runner import __version__, backup, dbt_invoke, pipeline, runlock
 from runner import demo as setup
 from runner.checksum import count_rows
 from runner.config import Config, TableSpec, selected
 from runner.config import load as load_config
-from runner.db import connect_master, connect_replica, describe, redact
+from runner.db import (
+    DEFAULT_LOCK_TIMEOUT,
+    connect_master,
+    connect_replica,
+    describe,
+    explain,
+    set_lock_timeout,
+)
 from runner.display import Bars, LoadBars, NodeBar
 from runner.errors import ReplicaError
 from runner.extract_load import RunResult, extract_load
+from runner.guard import refuse_same_urls
 from runner.project import MASTER_ENV, REPLICA_ENV, Place, resolve
 from runner.schema import list_tables
+from runner.secrets import one_line
 from runner.summary import load_json, load_table, table
 from runner.tables import CRM_TABLES, DEFAULT_TABLES, parse_table_list
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the command stops and says where it was."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Interrupted()
+
+
 class Group(click.Group):
-    """Turns driver and OS errors that escape a command into one clear line."""
+    """Turns driver and OS errors that escape a command into one clear line, and an
+    interruption (Ctrl-C, SIGTERM) into one line saying what the replica holds."""
 
     def invoke(self, ctx: click.Context):
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
         except psycopg.Error as exc:
-            raise ReplicaError(redact(str(exc).strip().splitlines()[0])) from None
+            raise ReplicaError(explain(exc)) from None
         except OSError as exc:
-            raise ReplicaError(redact(str(exc))) from None
+            raise ReplicaError(one_line(exc)) from None
+        except KeyboardInterrupt as exc:
+            what = "terminated" if isinstance(exc, Interrupted) else "interrupted"
+            note = ctx.meta.get(INTERRUPT_NOTE, "")
+            error = ReplicaError(f"{what}{': ' + note if note else ''}")
+            error.exit_code = 143 if isinstance(exc, Interrupted) else 130
+            raise error from None
+
+
+#: ctx.meta key: what an interruption of the running command leaves behind.
+INTERRUPT_NOTE = "crm_replica.interrupt_note"
+
+
+def _on_interrupt(note: str) -> None:
+    click.get_current_context().meta[INTERRUPT_NOTE] = note
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,8 +87,13 @@ def cli() -> None:
     """
 
 
+def _lock_timeout(ctx, param, value: float) -> float:
+    set_lock_timeout(value)
+    return value
+
+
 def place_options(f: Callable) -> Callable:
-    """--master-url, --replica-url, --workdir and --project-dir."""
+    """--master-url, --replica-url, --workdir, --project-dir and --lock-timeout."""
     options = [
         click.option(
             "--master-url",
@@ -79,8 +119,53 @@ def place_options(f: Callable) -> Callable:
             type=click.Path(file_okay=False, exists=True, path_type=Path),
             help="The dbt project. Default: found from the current directory.",
         ),
+        click.option(
+            "--lock-timeout",
+            type=click.FloatRange(0),
+            default=DEFAULT_LOCK_TIMEOUT,
+            show_default=True,
+            metavar="SECONDS",
+            expose_value=False,
+            callback=_lock_timeout,
+            help="How long a statement waits for another session's lock (on master"
+            " or the replica) before the command fails; 0 waits forever.",
+        ),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    is_flag=False,
+    flag_value=0.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="When another run holds the replica, wait for it (up to SECONDS; "
+    "without a number, as long as it takes) instead of refusing at once.",
+)
+
+
+def _refuse_master(place: Place) -> None:
+    """Before the first write to the replica: refuse when it is the master."""
+    if place.master_url is None:
+        if not place.embedded_replica:
+            _info(
+                "note: not checked that the replica is not the master: no master "
+                f"URL given (--master-url or {MASTER_ENV})"
+            )
+        return
+    assert place.replica_url
+    refuse_same_urls(place.master_url, place.replica_url)
+
+
+@contextmanager
+def _writing(place: Place, wait: float | None) -> Iterator[None]:
+    """The guard, then the run lock for the rest of the command."""
+    _refuse_master(place)
+    assert place.replica_url
+    with runlock.hold(place.replica_url, wait):
+        yield
 
 
 def _info(message: str) -> None:
@@ -104,6 +189,10 @@ def _specs(
     if all_tables:
         with connect_master(place.master_url) as conn:
             tables = list_tables(conn, config.master_schema)
+        if not tables:
+            raise ReplicaError(
+                f"--all-tables: master's schema {config.master_schema} has no tables"
+            )
     return selected(config, tuple(tables) if tables is not None else None)
 
 
@@ -226,7 +315,8 @@ def _tables(table_list: str | None) -> tuple[str, ...]:
     type=click.IntRange(1),
     help="Multiply the volume tables (messages, conversations, logs).",
 )
-def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
+@wait_option
+def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> None:
     """Build a synthetic master and a replica, sync them, and show the counts.
 
     Creates (or reuses) the synthetic master of MASTER_SCHEMA.md and the replica's
@@ -241,6 +331,10 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
     """
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
+        _refuse_master(place)
+        _on_interrupt(
+            "the replica is unchanged (a load is published whole or not at all)"
+        )
         with click.progressbar(
             length=1, file=sys.stderr, label="Synthetic master"
         ) as bar:
@@ -252,11 +346,12 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
                 lambda total: setattr(bar, "length", total),
             )
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
-        if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
-            _info("replica given the application's legacy local tables")
-        result = _load(place)
-        outcome = _build(place, (), echo_dbt=False)
-        models = count_rows(place.replica_url, "public", CRM_TABLES)
+        with _writing(place, wait):
+            if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
+                _info("replica given the application's legacy local tables")
+            result = _load(place)
+            outcome = _build(place, (), echo_dbt=False)
+            models = count_rows(place.replica_url, "public", CRM_TABLES)
         loads = {t.table_name: t for t in result.loads}
         click.echo(
             table(
@@ -282,6 +377,7 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale) -> None:
 @cli.command("extract-load")
 @place_options
 @load_options
+@wait_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def extract_load_command(
     master_url,
@@ -293,6 +389,7 @@ def extract_load_command(
     mode,
     jobs,
     config_path,
+    wait,
     as_json,
 ) -> None:
     """Copy master's tables into the replica's master_raw schema, atomically.
@@ -312,7 +409,9 @@ def extract_load_command(
         if not as_json:
             _where(place)
         args = _load_args(place, table_list, all_tables, config_path)
-        result = _load(place, mode=mode, jobs=jobs, **args)
+        _on_interrupt("nothing was loaded: the landing tables are the previous run's")
+        with _writing(place, wait):
+            result = _load(place, mode=mode, jobs=jobs, **args)
     click.echo(load_json(result) if as_json else load_table(result))
     for note in result.schema_changes:
         _info(f"schema: {note}")
@@ -320,8 +419,9 @@ def extract_load_command(
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @place_options
+@wait_option
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
+def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None:
     """Run `dbt build` on the replica with the project's profile.
 
     Arguments after the options go to dbt as they are. Exits 3 when dbt reports an
@@ -332,8 +432,12 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
         replica build
         replica build --select leads+ --fail-fast
     """
-    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
-        outcome = _build(place, dbt_args, echo_dbt=True)
+    with resolve(
+        project_dir, workdir, master_url, replica_url, need_master=False
+    ) as place:
+        _on_interrupt("dbt build stopped part way: models it had built are live")
+        with _writing(place, wait):
+            outcome = _build(place, dbt_args, echo_dbt=True)
     _info(f"dbt build: {outcome.summary()}")
 
 
@@ -352,6 +456,7 @@ def build(master_url, replica_url, workdir, project_dir, dbt_args) -> None:
     is_flag=True,
     help="Skip the generation (faster; a failed build then cannot be undone).",
 )
+@wait_option
 def sync(
     master_url,
     replica_url,
@@ -364,6 +469,7 @@ def sync(
     config_path,
     keep,
     no_backup,
+    wait,
 ) -> None:
     """Bring the replica up to date: backup, extract-load, dbt build, verify.
 
@@ -382,7 +488,8 @@ def sync(
         _where(place)
         args = _load_args(place, table_list, all_tables, config_path)
         specs = _specs(place, args["config"], args["tables"], args["all_tables"])
-        with Bars() as bars:
+        _on_interrupt("the sync stopped; see `replica status` for what it left")
+        with _writing(place, wait), Bars() as bars:
             result = pipeline.sync(
                 place.master_url,
                 place.replica_url,
@@ -427,7 +534,10 @@ def sync(
     show_default=True,
     help="Generations to keep.",
 )
-def backup_command(master_url, replica_url, workdir, project_dir, out, keep) -> None:
+@wait_option
+def backup_command(
+    master_url, replica_url, workdir, project_dir, out, keep, wait
+) -> None:
     """Keep the replica's current state as a generation (or dump it to a file).
 
     A generation copies the landing tables and the dbt-built tables of the last
@@ -440,7 +550,12 @@ def backup_command(master_url, replica_url, workdir, project_dir, out, keep) -> 
         replica backup
         replica backup --out backups/replica.dump
     """
-    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+    with (
+        resolve(
+            project_dir, workdir, master_url, replica_url, need_master=False
+        ) as place,
+        _writing(place, wait),
+    ):
         if out is not None:
             path = backup.dump(place.replica_url, out)
             click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
@@ -464,8 +579,9 @@ def backup_command(master_url, replica_url, workdir, project_dir, out, keep) -> 
     help="The run whose generation to restore. Default: the newest.",
 )
 @click.option("--list", "list_only", is_flag=True, help="List the generations kept.")
+@wait_option
 def rollback_command(
-    master_url, replica_url, workdir, project_dir, to_run, list_only
+    master_url, replica_url, workdir, project_dir, to_run, list_only, wait
 ) -> None:
     """Restore a generation of the replica, atomically.
 
@@ -478,7 +594,9 @@ def rollback_command(
         replica rollback --list
         replica rollback --to 12
     """
-    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+    with resolve(
+        project_dir, workdir, master_url, replica_url, need_master=False
+    ) as place:
         if list_only:
             with connect_replica(place.replica_url) as conn:
                 gens = backup.generations(conn)
@@ -489,7 +607,8 @@ def rollback_command(
                 )
             )
             return
-        gen = backup.rollback(place.replica_url, to_run)
+        with _writing(place, wait):
+            gen = backup.rollback(place.replica_url, to_run)
     click.echo(
         f"restored the generation of run {gen.run_id} ({len(gen.tables)} tables)"
     )

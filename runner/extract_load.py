@@ -24,16 +24,23 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from runner import incremental, meta, schema, stream
+from runner import incremental, meta, runlock, schema, stream
 from runner.checksum import count_and_checksum, count_checksum_max
 from runner.config import Config, TableSpec, selected
-from runner.db import connect_master, connect_replica, database_error, describe, redact
+from runner.db import (
+    connect_master,
+    connect_replica,
+    database_error,
+    describe,
+    explain,
+)
 from runner.errors import ReplicaError
-from runner.guard import refuse_same_database
+from runner.guard import refuse_row_security, refuse_same_database
 from runner.incremental import cursor_column
+from runner.secrets import one_line
 from runner.swap import swap_in
 
-FRESH_PREFIX = "_crm_fresh_"
+FRESH_PREFIX = runlock.FRESH_PREFIX
 
 
 @dataclass
@@ -268,70 +275,120 @@ def extract_load(
         connect_replica(replica_url, autocommit=True) as control,
     ):
         identity = refuse_same_database(coordinator, control)
-        meta.ensure_schema(control)
-        if not meta.try_lock_runs(control):
-            raise ReplicaError("another run is loading this replica; try again later")
-        run_id = meta.start_run(
-            control, mode, str(describe(master_url, "master")), landing
-        )
-        try:
-            begin_snapshot(coordinator, None)
-            snap_id, taken_at = coordinator.execute(
-                "select pg_export_snapshot(), now()"
-            ).fetchone()
-            snapshot = Snapshot(snap_id, taken_at, identity.server_version)
-            relations = [
-                schema.describe_relation(
-                    coordinator, config.master_schema, s.name, landing
-                )
-                for s in specs
-            ]
-            with control.transaction():
-                control.execute(
-                    sql.SQL("create schema if not exists {}").format(
-                        sql.Identifier(landing)
-                    )
-                )
-                drop_leftovers(control, landing)
-                schema.ensure_user_types(
-                    control, landing, [t for r in relations for t in r.user_types]
-                )
-            if mode == "incremental":
-                result = incremental.run(
+        with runlock.hold(replica_url):
+            run_id = meta.start_run(
+                control, mode, str(describe(master_url, "master")), landing
+            )
+            try:
+                result = _run(
                     coordinator,
-                    master_url,
-                    replica_url,
-                    run_id,
-                    snapshot,
-                    relations,
-                    specs,
-                    landing,
-                    jobs,
-                    progress,
-                )
-            else:
-                result = _full(
-                    master_url,
-                    replica_url,
                     control,
+                    master_url,
+                    replica_url,
                     run_id,
-                    snapshot,
-                    relations,
-                    landing,
+                    identity,
+                    specs,
+                    config,
+                    mode,
                     jobs,
                     progress,
-                    {
-                        r.name: cursor_column(r, s)
-                        for r, s in zip(relations, specs, strict=True)
-                    },
                 )
-        except BaseException as exc:
-            _fail(control, run_id, landing, exc)
-            if isinstance(exc, psycopg.Error):
-                raise database_error(exc, f"extract-load (run {run_id})") from None
-            raise
+            except BaseException as exc:
+                _fail(control, run_id, landing, exc)
+                if isinstance(exc, psycopg.Error):
+                    raise database_error(exc, f"extract-load (run {run_id})") from None
+                raise
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _run(
+    coordinator: psycopg.Connection,
+    control: psycopg.Connection,
+    master_url: str,
+    replica_url: str,
+    run_id: int,
+    identity,
+    specs: list[TableSpec],
+    config: Config,
+    mode: str,
+    jobs: int,
+    progress: Progress,
+) -> RunResult:
+    """The run itself: snapshot, describe, guard the read, load (full or
+    incremental), swap in and record."""
+    landing = config.landing_schema
+    begin_snapshot(coordinator, None)
+    snap_id, taken_at = coordinator.execute(
+        "select pg_export_snapshot(), now()"
+    ).fetchone()
+    snapshot = Snapshot(snap_id, taken_at, identity.server_version)
+    relations = [
+        schema.describe_relation(coordinator, config.master_schema, s.name, landing)
+        for s in specs
+    ]
+    check_keys(relations, specs)
+    refuse_row_security(coordinator, config.master_schema, [r.name for r in relations])
+    lock_relations(coordinator, relations)
+    with control.transaction():
+        control.execute(
+            sql.SQL("create schema if not exists {}").format(sql.Identifier(landing))
+        )
+        schema.ensure_user_types(
+            control, landing, [t for r in relations for t in r.user_types]
+        )
+    if mode == "incremental":
+        return incremental.run(
+            coordinator,
+            master_url,
+            replica_url,
+            run_id,
+            snapshot,
+            relations,
+            specs,
+            landing,
+            jobs,
+            progress,
+        )
+    return _full(
+        master_url,
+        replica_url,
+        control,
+        run_id,
+        snapshot,
+        relations,
+        landing,
+        jobs,
+        progress,
+        {r.name: cursor_column(r, s) for r, s in zip(relations, specs, strict=True)},
+    )
+
+
+def check_keys(relations: list[schema.Relation], specs: list[TableSpec]) -> None:
+    """A configured key must name columns master's table has."""
+    for rel, spec in zip(relations, specs, strict=True):
+        names = {c.name for c in rel.columns}
+        missing = [k for k in spec.key if k not in names]
+        if missing:
+            raise ReplicaError(
+                f"replication.yml: table {rel.name}: key column "
+                f"{', '.join(map(repr, missing))} is not a column of master's "
+                f"{rel.schema}.{rel.name}"
+            )
+
+
+def lock_relations(
+    coordinator: psycopg.Connection, relations: list[schema.Relation]
+) -> None:
+    """Take ACCESS SHARE locks on every relation in the snapshot's transaction, as
+    pg_dump does: no one drops or alters them until the run ends. A lock that
+    does not come within the lock timeout fails the run (a clear line)."""
+    for rel in relations:
+        coordinator.execute(
+            sql.SQL("lock table {} in access share mode").format(
+                sql.Identifier(rel.schema, rel.name)
+            )
+        )
 
 
 def _fail(
@@ -339,9 +396,12 @@ def _fail(
 ) -> None:
     if isinstance(exc, ReplicaError):
         message = exc.message
+    elif isinstance(exc, psycopg.Error):
+        message = explain(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        message = "interrupted"
     else:
-        text = str(exc).strip()
-        message = redact(text.splitlines()[0] if text else type(exc).__name__)
+        message = one_line(exc)
     # Record the failure first: tidying up may fail where recording does not.
     with contextlib.suppress(psycopg.Error):
         if control.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

@@ -17,7 +17,7 @@ create schema if not exists {schema};
 create table if not exists {schema}.runs (
     run_id bigint generated always as identity primary key,
     mode text not null,
-    status text not null check (status in ('running', 'succeeded', 'failed')),
+    status text not null,
     master text not null,
     master_version text,
     landing_schema text not null,
@@ -29,6 +29,10 @@ create table if not exists {schema}.runs (
 );
 alter table {schema}.runs
     add column if not exists schema_changes text[] not null default '{{}}';
+alter table {schema}.runs drop constraint if exists runs_status_check;
+alter table {schema}.runs drop constraint if exists runs_status;
+alter table {schema}.runs add constraint runs_status
+    check (status in ('running', 'succeeded', 'failed', 'abandoned'));
 create table if not exists {schema}.table_loads (
     run_id bigint not null references {schema}.runs (run_id) on delete cascade,
     table_name text not null,
@@ -128,11 +132,20 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         conn.execute(_q(DDL))
 
 
-def try_lock_runs(conn: psycopg.Connection) -> bool:
-    """Take the session-level run lock; False when another run holds it."""
-    return bool(
-        conn.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[0]
-    )
+def abandon_running(conn: psycopg.Connection) -> list[int]:
+    """Mark runs still ``running`` as abandoned (call with the run lock held: no
+    run is going on, so they were stopped without finishing)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            _q(
+                "update {schema}.runs set status = 'abandoned', finished_at ="
+                " clock_timestamp(), error = coalesce(error, 'stopped without"
+                " finishing (killed?); nothing it loaded was kept')"
+                " where status = 'running' returning run_id"
+            )
+        ).fetchall()
+    ]
 
 
 def start_run(conn: psycopg.Connection, mode: str, master: str, landing: str) -> int:

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import psycopg
 
-from runner import backup, dbt_invoke, meta
+from runner import backup, dbt_invoke, meta, runlock
 from runner.config import Config, TableSpec
 from runner.db import connect_replica, redact
 from runner.errors import DbtFailed, ReplicaError, VerifyFailed
 from runner.extract_load import Progress, RunResult, extract_load
+from runner.guard import refuse_same_urls
 
 
 @dataclass
@@ -79,6 +80,39 @@ def sync(
 ) -> SyncResult:
     """Run the whole sync; raises (ReplicaError, DbtFailed, VerifyFailed) at the
     first failure, after restoring the generation when the replica had changed."""
+    refuse_same_urls(master_url, replica_url)
+    with runlock.hold(replica_url):
+        return _sync(
+            master_url,
+            replica_url,
+            project_dir,
+            workdir,
+            config=config,
+            tables=tables,
+            mode=mode,
+            jobs=jobs,
+            keep=keep,
+            do_backup=do_backup,
+            progress=progress,
+            on_event=on_event,
+        )
+
+
+def _sync(
+    master_url: str,
+    replica_url: str,
+    project_dir: Path,
+    workdir: Path,
+    *,
+    config: Config,
+    tables: Sequence[TableSpec] | None,
+    mode: str,
+    jobs: int,
+    keep: int,
+    do_backup: bool,
+    progress: Progress | None,
+    on_event: Callable[[dict], None] | None,
+) -> SyncResult:
     from runner.verify import verify
 
     result = SyncResult()

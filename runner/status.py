@@ -24,6 +24,7 @@ from psycopg import sql
 from runner import meta, summary
 from runner.checksum import count_and_checksum
 from runner.db import connect_master, connect_replica
+from runner.guard import refuse_row_security
 from runner.schema import landing_columns
 from runner.tables import DEFAULT_TABLES, MASTER_SCHEMA
 
@@ -203,6 +204,7 @@ def status(
         master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         master.read_only = True
         checked_at = master.execute("select now()").fetchone()[0]
+        refuse_row_security(master, MASTER_SCHEMA, [t.table_name for t in loads])
         tables = [
             _table_status(
                 master, load, landing[load.table_name], snapshot_at, checksums

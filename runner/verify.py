@@ -22,9 +22,11 @@ from psycopg import sql
 
 from runner import meta, summary
 from runner.checksum import count_and_checksum_columns, row_hashes
-from runner.db import connect_master, connect_replica, database_error, redact
+from runner.db import connect_master, connect_replica, database_error
 from runner.errors import CheckAborted, ReplicaError
+from runner.guard import refuse_row_security
 from runner.schema import Shape, shape
+from runner.secrets import one_line
 from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
 
 #: Columns a master view recomputes on every read.
@@ -142,11 +144,14 @@ def _check(
     if r_rel is None:
         check.notes.append(f"{schema}.{table} missing")
         return check
-    if compared == "rows" and r_rel.columns != m_rel.columns:
+    if compared == "rows":
+        # Columns compare by name, hashed in master's order on both sides: a
+        # column master dropped and added again sits elsewhere in the replica.
         extra = [c for c in r_rel.columns if c not in m_rel.columns]
         missing = [c for c in m_rel.columns if c not in r_rel.columns]
         change = [f"+{c}" for c in missing] + [f"-{c}" for c in extra]
-        check.notes.append("columns differ: " + (", ".join(change) or "order"))
+        if change:
+            check.notes.append("columns differ: " + ", ".join(change))
         cols = [c for c in m_rel.columns if c in r_rel.columns]
     if cols and any(c not in r_rel.columns for c in cols):
         check.notes.append(f"columns missing in {schema}.{table}")
@@ -189,6 +194,7 @@ def verify(
         with connect_master(master_url) as master:
             master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             master.read_only = True
+            refuse_row_security(master, MASTER_SCHEMA, tables)
             checks = []
             for table in tables:
                 m_rel = shape(master, MASTER_SCHEMA, table)
@@ -228,6 +234,9 @@ def _against_snapshot(
     checks = []
     for table in tables:
         load = loads.get(table)
+        # The run's checksum hashed master's columns in master's order, which the
+        # landing table keeps; a model may order them otherwise.
+        order = shape(replica, landing, table)
         for layer, schema in (("landing", landing), ("models", models)):
             r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows
@@ -246,8 +255,11 @@ def _against_snapshot(
             if r_rel is None:
                 check.notes.append(f"{schema}.{table} missing")
             else:
+                cols = None
+                if order is not None and set(order.columns) == set(r_rel.columns):
+                    cols = list(order.columns)
                 check.replica_rows, check.replica_checksum = _measure(
-                    replica, schema, table, compared, None
+                    replica, schema, table, compared, cols
                 )
             checks.append(check)
     replica.rollback()
@@ -329,4 +341,4 @@ def aborts_on_error() -> Iterator[None]:
     except psycopg.Error as exc:
         raise CheckAborted(database_error(exc, "the check").message) from None
     except OSError as exc:
-        raise CheckAborted(redact(str(exc))) from None
+        raise CheckAborted(one_line(exc)) from None
