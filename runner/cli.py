@@ -198,17 +198,14 @@ def _specs(
 
 def _load(
     place: Place,
-    tables: Sequence[str] | None = None,
+    specs: list[TableSpec],
+    config: Config,
     *,
     mode: str = "full",
     jobs: int = 2,
-    config: Config | None = None,
-    all_tables: bool = False,
 ) -> RunResult:
-    """extract-load with a bar per table; ``tables`` None means the configured."""
+    """extract-load of ``specs`` with a bar per table."""
     assert place.master_url and place.replica_url
-    config = config or load_config(place.project_dir)
-    specs = _specs(place, config, tables, all_tables)
     try:
         with Bars() as bars:
             return extract_load(
@@ -349,7 +346,8 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
         with _writing(place, wait):
             if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
                 _info("replica given the application's legacy local tables")
-            result = _load(place)
+            config = load_config(place.project_dir)
+            result = _load(place, selected(config, None), config)
             outcome = _build(place, (), echo_dbt=False)
             models = count_rows(place.replica_url, "public", CRM_TABLES)
         loads = {t.table_name: t for t in result.loads}
@@ -409,9 +407,10 @@ def extract_load_command(
         if not as_json:
             _where(place)
         args = _load_args(place, table_list, all_tables, config_path)
+        specs = _specs(place, args["config"], args["tables"], args["all_tables"])
         _on_interrupt("nothing was loaded: the landing tables are the previous run's")
         with _writing(place, wait):
-            result = _load(place, mode=mode, jobs=jobs, **args)
+            result = _load(place, specs, args["config"], mode=mode, jobs=jobs)
     click.echo(load_json(result) if as_json else load_table(result))
     for note in result.schema_changes:
         _info(f"schema: {note}")

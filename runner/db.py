@@ -80,7 +80,7 @@ def parse_url(url: str, role: str) -> dict[str, str]:
     except psycopg.ProgrammingError as exc:
         raise ReplicaError(f"the {role} URL is not valid: {one_line(exc)}") from None
     remember(params.get("password"))
-    if (written or None) != (params.get("password") or None):
+    if written and written != params.get("password"):
         raise ReplicaError(
             f"the {role} URL is not valid: its password holds a character that must"
             " be percent-encoded ('@' as %40, '/' as %2F)"

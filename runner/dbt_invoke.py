@@ -20,6 +20,7 @@ from pathlib import Path
 
 from runner.db import parse_url, redact
 from runner.errors import DbtFailed, ReplicaError
+from runner.secrets import one_line
 
 PROFILE_TEMPLATE = "profiles.yml.example"
 
@@ -37,6 +38,8 @@ class DbtOutcome:
     returncode: int
     results: list[NodeResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: An on-run-start/end hook that failed, and the database's error for it.
+    failed_hook: str | None = None
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.results if r.status in statuses)
@@ -139,6 +142,8 @@ def run_dbt(
         raise ReplicaError(f"cannot start dbt: {exc}") from None
     assert proc.stdout is not None
     errors: list[str] = []
+    failed_hook = None
+    database_error = ""
     for line in proc.stdout:
         event = _parse(line)
         if event is None:
@@ -147,12 +152,17 @@ def run_dbt(
             continue
         if on_event:
             on_event(event)
+        name, data = event["info"].get("name"), event.get("data", {})
+        if name == "AdapterEventDebug" and "error" in str(data.get("base_msg", "")):
+            database_error = one_line(str(data["base_msg"]))
+        if name == "LogHookEndLine" and data.get("status") == "error":
+            failed_hook = f"{data.get('statement')}: {database_error}".rstrip(": ")
         if event["info"].get("level") == "error":
             errors.append(redact(event["info"].get("msg", "")))
         if echo and event["info"].get("level") in ("info", "warn", "error"):
             echo(redact(event["info"].get("msg", "")))
     returncode = proc.wait()
-    return DbtOutcome(returncode, _results(results_file), errors)
+    return DbtOutcome(returncode, _results(results_file), errors, failed_hook)
 
 
 def build(
@@ -163,7 +173,13 @@ def build(
     if outcome.returncode != 0:
         failed = ", ".join(r.unique_id.split(".", 2)[-1] for r in outcome.failures[:5])
         more = len(outcome.failures) - 5
-        if failed:
+        if outcome.failed_hook:
+            detail = (
+                f": hook {outcome.failed_hook}; nothing was built"
+                if "on-run-start" in outcome.failed_hook
+                else f": hook {outcome.failed_hook}"
+            )
+        elif failed:
             detail = f": {failed}" + (f" and {more} more" if more > 0 else "")
         else:
             detail = f": {_one_line(outcome.errors)}"

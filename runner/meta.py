@@ -215,6 +215,35 @@ def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
         )
 
 
+def unfinished_runs(
+    conn: psycopg.Connection, after: int
+) -> list[tuple[int, str, str | None]]:
+    """Runs after run ``after`` that did not succeed: (run, status, error). A run
+    the log calls running while no run holds the lock was stopped without
+    finishing: it shows as abandoned (the next writing run records it so)."""
+    if not conn.execute(
+        "select to_regclass(%s) is not null", (f"{META_SCHEMA}.runs",)
+    ).fetchone()[0]:
+        return []
+    locked = conn.execute(
+        "select exists (select from pg_locks where locktype = 'advisory'"
+        " and granted and classid = 0 and objid = %s and database ="
+        " (select oid from pg_database where datname = current_database()))",
+        (RUN_LOCK_KEY,),
+    ).fetchone()[0]
+    rows = conn.execute(
+        _q(
+            "select run_id, status, error from {schema}.runs"
+            " where run_id > %s and status <> 'succeeded' order by run_id"
+        ),
+        (after,),
+    ).fetchall()
+    return [
+        (run, "abandoned" if status == "running" and not locked else status, error)
+        for run, status, error in rows
+    ]
+
+
 def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
     """The table loads of the latest succeeded run (empty before the first)."""
     rows = conn.execute(

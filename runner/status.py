@@ -88,6 +88,8 @@ class StatusResult:
     checked_at: datetime | None
     tables: list[TableStatus]
     max_age: timedelta | None = None
+    #: Runs after the last succeeded one that did not succeed: (run, status, error).
+    unfinished: list[tuple[int, str, str | None]] = field(default_factory=list)
 
     @property
     def age(self) -> timedelta | None:
@@ -196,9 +198,10 @@ def status(
         run = _last_run(replica)
         loads = meta.last_loads(replica) if run else []
         landing = {t.table_name: _columns(replica, run[3], t.table_name) for t in loads}
+        unfinished = meta.unfinished_runs(replica, run[0] if run else 0)
         replica.rollback()
     if run is None:
-        return StatusResult(None, None, None, None, [], max_age)
+        return StatusResult(None, None, None, None, [], max_age, unfinished)
     run_id, snapshot_at, finished_at, _ = run
     with connect_master(master_url) as master:
         master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -212,7 +215,9 @@ def status(
             for load in sorted(loads, key=_table_order)
         ]
         master.rollback()
-    return StatusResult(run_id, snapshot_at, finished_at, checked_at, tables, max_age)
+    return StatusResult(
+        run_id, snapshot_at, finished_at, checked_at, tables, max_age, unfinished
+    )
 
 
 def _table_status(
@@ -255,13 +260,24 @@ def _table_status(
     return result
 
 
+def _unfinished_lines(result: StatusResult) -> list[str]:
+    return [
+        f"run {run} {status}" + (f": {error}" if error else "")
+        for run, status, error in result.unfinished
+    ]
+
+
 def to_text(result: StatusResult) -> str:
     if result.run_id is None:
-        return "never synced: no succeeded run in replica_meta.runs"
+        return "\n".join(
+            ["never synced: no succeeded run in replica_meta.runs"]
+            + _unfinished_lines(result)
+        )
     assert result.snapshot_at and result.age is not None
     lines = [
         f"last sync: run {result.run_id}, master snapshot at "
-        f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z} ({format_age(result.age)} ago)"
+        f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z} ({format_age(result.age)} ago)",
+        *_unfinished_lines(result),
     ]
     numbers = [
         _right([getattr(t, name) for t in result.tables])
@@ -306,6 +322,10 @@ def to_json(result: StatusResult) -> str:
             if result.max_age is None
             else round(result.max_age.total_seconds()),
             "stale": result.stale,
+            "unfinished_runs": [
+                {"run_id": r, "status": st, "error": e}
+                for r, st, e in result.unfinished
+            ],
             "changed_tables": result.changed_tables,
             "tables": [
                 {

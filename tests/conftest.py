@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import supabase
 from click.testing import CliRunner, Result
 from psycopg.conninfo import make_conninfo
 
@@ -113,6 +114,27 @@ def synced(master_url, clusters, tmp_path_factory) -> dict[str, object]:
         "workdir": workdir,
         "output": result.output,
     }
+
+
+@pytest.fixture(scope="session")
+def supabase_master() -> Iterator[supabase.SupabaseLike]:
+    """The synthetic CRM master on a PostgreSQL 15 server set up like Supabase's
+    (tests/supabase.py): password auth over TCP, SELECT-only roles, row-level
+    security, role timeouts."""
+    if not supabase.available():
+        pytest.skip(
+            "Debian's postgresql-15 is not installed (.ci/run installs it):"
+            " the Supabase-like master cannot start"
+        )
+    server = supabase.start()
+    try:
+        supabase.create_roles(server)
+        supabase.master_database(server)
+        demo.ensure_master(server.url("crm_owner"), seed=42, scale=1)
+        supabase.secure(server)
+        yield server
+    finally:
+        server.stop()
 
 
 def pytest_sessionfinish(session, exitstatus):
