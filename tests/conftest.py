@@ -3,6 +3,7 @@ a replica synced from it in the other. Nothing is mocked."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,6 +123,8 @@ def supabase_master() -> Iterator[supabase.SupabaseLike]:
     (tests/supabase.py): password auth over TCP, SELECT-only roles, row-level
     security, role timeouts."""
     if not supabase.available():
+        if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
+            pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
         pytest.skip(
             "Debian's postgresql-15 is not installed (.ci/run installs it):"
             " the Supabase-like master cannot start"
