@@ -26,7 +26,7 @@ from psycopg import sql
 from runner.db import connect_master, connect_replica, describe
 from runner.errors import ReplicaError
 from runner.guard import refuse_row_security
-from runner.tables import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA
+from runner.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA
 
 APP_SCHEMA = "public"
 ARCHIVE_SCHEMA = "local_archive"
@@ -158,13 +158,32 @@ class Analysis:
         return next(t for t in self.tables if t.table == name)
 
 
+#: The one relation a view reads, when it reads one (a replica table that is a view
+#: over its landing table, through a staging view).
+_VIEW_BASE = """
+select array_agg(distinct d.refobjid::regclass::text)
+from pg_rewrite r join pg_depend d on d.objid = r.oid
+    and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+where r.ev_class = to_regclass(%s) and d.refobjid <> r.ev_class
+"""
+
+
 def read_shape(conn: psycopg.Connection, schema: str, table: str) -> Shape | None:
-    """``schema.table`` from the catalog, or None when it is not a table."""
+    """``schema.table`` from the catalog, or None when it is not a table. A view
+    that reads one relation only stands for that relation (the replica's views
+    over its landing tables)."""
     name = sql.Identifier(schema, table).as_string(conn)
-    kind = conn.execute(
-        "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
-        (name,),
-    ).fetchone()
+    for _ in range(5):
+        kind = conn.execute(
+            "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
+            (name,),
+        ).fetchone()
+        if kind is None or kind[0] != "v":
+            break
+        bases = conn.execute(_VIEW_BASE, (name,)).fetchone()[0] or []
+        if len(bases) != 1:
+            return None
+        name = bases[0]
     if kind is None or kind[0] not in ("r", "p"):
         return None
     columns = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from runner import __version__, backup, dbt_invoke, pipeline, runlock
+from runner import __version__, backup, dbt_invoke, pipeline, runlock, settings
 from runner import demo as setup
 from runner.checksum import count_rows
 from runner.config import Config, TableSpec, selected
@@ -27,13 +27,13 @@ from runner.db import (
 )
 from runner.display import Bars, LoadBars, NodeBar
 from runner.errors import ReplicaError
-from runner.extract_load import RunResult, extract_load
+from runner.extract_load import RunResult, Target, extract_load
 from runner.guard import refuse_same_urls
 from runner.project import MASTER_ENV, REPLICA_ENV, Place, resolve
 from runner.schema import list_tables
 from runner.secrets import one_line
+from runner.settings import CRM_TABLES, DEFAULT_TABLES, parse_table_list
 from runner.summary import load_json, load_table, table
-from runner.tables import CRM_TABLES, DEFAULT_TABLES, parse_table_list
 
 
 class Interrupted(KeyboardInterrupt):
@@ -216,6 +216,7 @@ def _load(
                 jobs=jobs,
                 mode=mode,
                 progress=LoadBars(bars),
+                target=Target.live(_schemas(place, config).landing),
             )
     except ReplicaError as exc:
         if place.embedded_master and "not found on the master" in exc.message:
@@ -223,20 +224,43 @@ def _load(
         raise
 
 
-def _build(place: Place, extra: Sequence[str], echo_dbt: bool) -> dbt_invoke.DbtOutcome:
-    assert place.replica_url
-    if echo_dbt:
-        return dbt_invoke.build(
-            place.project_dir, place.workdir, place.replica_url, extra, echo=click.echo
-        )
-    with Bars() as bars:
-        return dbt_invoke.build(
-            place.project_dir,
-            place.workdir,
-            place.replica_url,
-            extra,
-            on_event=NodeBar(bars).on_event,
-        )
+def _schemas(place: Place, config: Config | None = None) -> settings.Schemas:
+    """The schema names: dbt_project.yml's, with replication.yml's landing."""
+    config = config or load_config(place.project_dir)
+    return settings.load(place.project_dir, config.landing_schema)
+
+
+def _sync(
+    place: Place,
+    config: Config,
+    specs: list[TableSpec] | None,
+    *,
+    mode: str = "full",
+    jobs: int = 2,
+    keep: int = pipeline.DEFAULT_KEEP,
+) -> pipeline.SyncResult:
+    """pipeline.sync with a bar per table and one for dbt's nodes."""
+    assert place.master_url and place.replica_url
+    try:
+        with Bars() as bars:
+            return pipeline.sync(
+                place.master_url,
+                place.replica_url,
+                place.project_dir,
+                place.workdir,
+                config=config,
+                schemas=_schemas(place, config),
+                tables=specs,
+                mode=mode,
+                jobs=jobs,
+                keep=keep,
+                progress=LoadBars(bars),
+                on_event=NodeBar(bars).on_event,
+            )
+    except ReplicaError as exc:
+        if place.embedded_master and "not found on the master" in exc.message:
+            exc.message += " (the embedded master is empty: run `replica demo`)"
+        raise
 
 
 tables_option = click.option(
@@ -347,9 +371,12 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
             if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
                 _info("replica given the application's legacy local tables")
             config = load_config(place.project_dir)
-            result = _load(place, selected(config, None), config)
-            outcome = _build(place, (), echo_dbt=False)
-            models = count_rows(place.replica_url, "public", CRM_TABLES)
+            synced = _sync(place, config, None)
+            models = count_rows(
+                place.replica_url, _schemas(place, config).models, CRM_TABLES
+            )
+        result, outcome = synced.load, synced.build
+        assert result is not None and outcome is not None
         loads = {t.table_name: t for t in result.loads}
         click.echo(
             table(
@@ -421,10 +448,13 @@ def extract_load_command(
 @wait_option
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None:
-    """Run `dbt build` on the replica with the project's profile.
+    """Rebuild the replica's models from its landing tables, and publish them.
 
-    Arguments after the options go to dbt as they are. Exits 3 when dbt reports an
-    error or a failed test.
+    dbt builds beside the live models (schemas _crm_build_*), tests them, and
+    what it built replaces the live ones in one transaction; a failed build
+    publishes nothing. Arguments after the options go to dbt (--select builds part
+    of the project, reading the rest where it is live). Exits 3 when dbt reports
+    an error or a failed test.
 
     \b
     Example:
@@ -434,9 +464,16 @@ def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None
     with resolve(
         project_dir, workdir, master_url, replica_url, need_master=False
     ) as place:
-        _on_interrupt("dbt build stopped part way: models it had built are live")
+        _on_interrupt("nothing was published: the replica is as it was")
         with _writing(place, wait):
-            outcome = _build(place, dbt_args, echo_dbt=True)
+            outcome = pipeline.build_models(
+                place.replica_url,
+                place.project_dir,
+                place.workdir,
+                schemas=_schemas(place),
+                extra=dbt_args,
+                echo=click.echo,
+            )
     _info(f"dbt build: {outcome.summary()}")
 
 
@@ -446,14 +483,9 @@ def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None
 @click.option(
     "--keep",
     type=click.IntRange(0),
-    default=backup.DEFAULT_KEEP,
+    default=pipeline.DEFAULT_KEEP,
     show_default=True,
-    help="Generations to keep for rollback.",
-)
-@click.option(
-    "--no-backup",
-    is_flag=True,
-    help="Skip the generation (faster; a failed build then cannot be undone).",
+    help="Generations to keep for rollback (the replicas that syncs replaced).",
 )
 @wait_option
 def sync(
@@ -467,15 +499,16 @@ def sync(
     jobs,
     config_path,
     keep,
-    no_backup,
     wait,
 ) -> None:
-    """Bring the replica up to date: backup, extract-load, dbt build, verify.
+    """Bring the replica up to date: load, build, verify, then publish at once.
 
-    The one command a scheduler runs. Before it changes anything it keeps the
-    replica's state as a generation; a failed load changes nothing, and a failed
-    build or verification restores the generation. Exit codes: 0 done, 1 error
-    (nothing changed), 3 dbt failed, 4 verification failed (both restored).
+    The one command a scheduler runs. It loads master's tables and builds every
+    model beside the live replica, verifies them against the master snapshot, and
+    publishes them in one transaction: the application reads the previous replica
+    until then, whatever stops the sync, and the replica it replaces is kept as a
+    generation (`replica rollback`). Exit codes: 0 done, 1 error, 3 dbt failed, 4
+    verification failed (in every failure nothing was published).
 
     \b
     Example:
@@ -487,22 +520,14 @@ def sync(
         _where(place)
         args = _load_args(place, table_list, all_tables, config_path)
         specs = _specs(place, args["config"], args["tables"], args["all_tables"])
-        _on_interrupt("the sync stopped; see `replica status` for what it left")
-        with _writing(place, wait), Bars() as bars:
-            result = pipeline.sync(
-                place.master_url,
-                place.replica_url,
-                place.project_dir,
-                place.workdir,
-                config=args["config"],
-                tables=specs,
-                mode=mode,
-                jobs=jobs,
-                keep=keep,
-                do_backup=not no_backup,
-                progress=LoadBars(bars),
-                on_event=NodeBar(bars).on_event,
+        _on_interrupt("nothing was published: the replica is as it was")
+        with _writing(place, wait):
+            result = _sync(
+                place, args["config"], specs, mode=mode, jobs=jobs, keep=keep
             )
+    assert result.load is not None and result.build is not None
+    for note in result.notes:
+        _info(f"note: {note}")
     click.echo(load_table(result.load))
     for note in result.load.schema_changes:
         _info(f"schema: {note}")
@@ -523,31 +548,21 @@ def sync(
 @place_options
 @click.option(
     "--out",
+    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a pg_dump custom-format file of the replica instead.",
-)
-@click.option(
-    "--keep",
-    type=click.IntRange(0),
-    default=backup.DEFAULT_KEEP,
-    show_default=True,
-    help="Generations to keep.",
+    help="The file to write (pg_dump's custom format).",
 )
 @wait_option
-def backup_command(
-    master_url, replica_url, workdir, project_dir, out, keep, wait
-) -> None:
-    """Keep the replica's current state as a generation (or dump it to a file).
+def backup_command(master_url, replica_url, workdir, project_dir, out, wait) -> None:
+    """Write the replica to a file (pg_dump's custom format).
 
-    A generation copies the landing tables and the dbt-built tables of the last
-    succeeded run into schema replica_gen_<run>; `replica rollback` restores it.
-    `replica sync` takes one before every change. With --out, writes a pg_dump
-    file instead (restore it with pg_restore).
+    Restore it with pg_restore. Rollback needs no backup: every sync keeps the
+    replica it replaces as a generation (`replica rollback --list`).
 
     \b
     Example:
-        replica backup
         replica backup --out backups/replica.dump
+        pg_restore --no-owner -d postgresql://localhost/crm backups/replica.dump
     """
     with (
         resolve(
@@ -555,17 +570,8 @@ def backup_command(
         ) as place,
         _writing(place, wait),
     ):
-        if out is not None:
-            path = backup.dump(place.replica_url, out)
-            click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
-            return
-        gen = backup.take(place.replica_url, place.workdir, keep=keep)
-    if gen is None:
-        raise ReplicaError("nothing to back up: no succeeded run yet")
-    click.echo(
-        f"generation of run {gen.run_id} in schema {gen.schema_name}: "
-        f"{len(gen.tables)} tables"
-    )
+        path = backup.dump(place.replica_url, out)
+    click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
 @cli.command("rollback")
@@ -582,11 +588,13 @@ def backup_command(
 def rollback_command(
     master_url, replica_url, workdir, project_dir, to_run, list_only, wait
 ) -> None:
-    """Restore a generation of the replica, atomically.
+    """Publish a generation of the replica again, atomically.
 
-    Copies the generation's landing and dbt-built tables back in one transaction
-    and records a run with that run's counts and checksums, so that
-    `replica verify --against snapshot` proves the restore.
+    Each sync keeps the replica it replaced as the generation of that run. Rollback
+    moves the generation's tables and views back in one transaction (nothing is
+    copied; the replaced ones become a generation in turn) and records a run with
+    that run's counts and checksums, so that `replica verify --against snapshot`
+    proves the restore.
 
     \b
     Example:
@@ -596,9 +604,10 @@ def rollback_command(
     with resolve(
         project_dir, workdir, master_url, replica_url, need_master=False
     ) as place:
+        schemas = _schemas(place)
         if list_only:
             with connect_replica(place.replica_url) as conn:
-                gens = backup.generations(conn)
+                gens = backup.generations(conn, schemas)
             click.echo(
                 table(
                     ["run", "schema", "tables"],
@@ -607,7 +616,7 @@ def rollback_command(
             )
             return
         with _writing(place, wait):
-            gen = backup.rollback(place.replica_url, to_run)
+            gen = backup.rollback(place.replica_url, schemas, to_run)
     click.echo(
         f"restored the generation of run {gen.run_id} ({len(gen.tables)} tables)"
     )
@@ -736,8 +745,14 @@ def verify_command(
         if not as_json:
             _where(place)
         assert place.replica_url
+        schemas = _schemas(place)
         result = verify.verify(
-            place.master_url, place.replica_url, tables, against=against
+            place.master_url,
+            place.replica_url,
+            tables,
+            against=against,
+            landing=schemas.landing,
+            models=schemas.models,
         )
     click.echo(verify.to_json(result) if as_json else verify.to_text(result))
     if not result.ok:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from runner.errors import ReplicaError
-from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
+from runner.settings import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
 
 CONFIG_FILE = "replication.yml"
 DELETE_POLICIES = ("apply", "flag")
@@ -30,11 +30,16 @@ class TableSpec:
 @dataclass
 class Config:
     master_schema: str = MASTER_SCHEMA
-    landing_schema: str = LANDING_SCHEMA
+    #: replication.yml's landing schema (None: dbt_project.yml's, settings.load)
+    landing_schema: str | None = None
     tables: list[TableSpec] = field(
         default_factory=lambda: [TableSpec(t) for t in DEFAULT_TABLES]
     )
     source: str = "defaults"
+
+    @property
+    def landing(self) -> str:
+        return self.landing_schema or Schemas().landing
 
     def spec(self, name: str) -> TableSpec:
         """The configured spec of ``name``, or the defaults for another table."""

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from runner.db import parse_url, redact
 from runner.errors import DbtFailed, ReplicaError
 from runner.secrets import one_line
@@ -103,6 +105,27 @@ def dbt_environment(
 Listener = Callable[[dict], None]
 
 
+def with_vars(args: Sequence[str], runner_vars: dict) -> list[str]:
+    """``args`` with one ``--vars``: the runner's, under any the user gave."""
+    args = list(args)
+    merged = dict(runner_vars)
+    for i, arg in enumerate(args):
+        if arg == "--vars" and i + 1 < len(args) or arg.startswith("--vars="):
+            text = args[i + 1] if arg == "--vars" else arg.split("=", 1)[1]
+            try:
+                given = yaml.safe_load(text) or {}
+            except yaml.YAMLError:
+                raise ReplicaError(f"--vars is not YAML: {text!r}") from None
+            if not isinstance(given, dict):
+                raise ReplicaError(f"--vars must be a mapping: {text!r}")
+            merged.update(given)
+            del args[i : i + (2 if arg == "--vars" else 1)]
+            break
+    if merged:
+        args += ["--vars", json.dumps(merged)]
+    return args
+
+
 def run_dbt(
     project_dir: Path,
     workdir: Path,
@@ -112,9 +135,12 @@ def run_dbt(
     on_event: Listener | None = None,
     echo: Callable[[str], None] | None = None,
     schema: str = "public",
+    runner_vars: dict | None = None,
 ) -> DbtOutcome:
-    """Run ``dbt ARGS`` in the project; every log line goes to ``echo`` (or nowhere)
-    and every event to ``on_event``."""
+    """Run ``dbt ARGS`` in the project (with ``runner_vars`` under the user's
+    ``--vars``); every log line goes to ``echo`` (or nowhere) and every event to
+    ``on_event``."""
+    args = with_vars(args, runner_vars or {})
     env = dbt_environment(project_dir, workdir, replica_url, schema)
     results_file = workdir / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from psycopg import sql
 from runner import synthetic
 from runner.db import connect
 from runner.errors import ReplicaError
-from runner.tables import CRM_TABLES, DASHBOARD_VIEWS
+from runner.settings import CRM_TABLES, DASHBOARD_VIEWS
 
 MARKER = "synthetic.generated"
 _DROP_ORDER = DASHBOARD_VIEWS + ("message_queue",) + tuple(reversed(CRM_TABLES))

@@ -74,6 +74,29 @@ class Cancelled(Exception):
     """Another worker failed: stop this one."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a run loads and what it does at the end.
+
+    ``schema``: where the tables land; ``types``: where master's enums and domains
+    are made (the live landing schema: tables anywhere may use them, and they are
+    never moved); ``publish``: swap the tables in and record the run succeeded when
+    they are loaded (``replica extract-load``), or leave them there for the sync to
+    build on and publish with everything else; ``since_run``: the run whose loads
+    the tables at ``schema`` hold (incremental runs start from its cursors; None:
+    the latest succeeded run's).
+    """
+
+    schema: str
+    types: str
+    publish: bool = True
+    since_run: int | None = None
+
+    @classmethod
+    def live(cls, landing: str) -> Target:
+        return cls(landing, landing)
+
+
 @dataclass
 class Snapshot:
     """The coordinator's view of master: its exported snapshot and identity."""
@@ -122,6 +145,9 @@ class _Worker:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.sessions: list[_Session] = []
+        #: Per fresh table, the indexes it carries over from the table it replaces:
+        #: (its temporary name, the name to take at the swap).
+        self.renames: dict[str, list[tuple[str, str]]] = {}
 
     def _session(self) -> _Session:
         if not hasattr(self.local, "session"):
@@ -188,6 +214,9 @@ class _Worker:
         )
         if rel.primary_key:
             self._add_primary_key(s.replica, target, fresh, rel.primary_key)
+        renames = carry_indexes(s.replica, self.landing, rel.name, fresh)
+        with self.lock:
+            self.renames[fresh] = renames
         m_rows, m_sum = master_sum.result()
         r_rows, r_sum, cursor_max = replica_sum.result()
         if not rel.has_stable_content:
@@ -235,6 +264,37 @@ class _Worker:
             )
 
 
+def carry_indexes(
+    conn: psycopg.Connection, schema_name: str, table: str, fresh: str
+) -> list[tuple[str, str]]:
+    """Build on ``fresh`` the indexes (other than the primary key) that the table it
+    replaces has: the application's, so that a reload keeps its reads fast. They
+    get temporary names; returns (temporary, final) pairs for the swap."""
+    with conn.transaction():
+        rows = conn.execute(
+            "select c.relname, i.indisunique, pg_get_indexdef(i.indexrelid)"
+            " from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " where i.indrelid = to_regclass(%s) and not i.indisprimary"
+            " order by c.relname",
+            (sql.Identifier(schema_name, table).as_string(conn),),
+        ).fetchall()
+    renames = []
+    for n, (name, unique, definition) in enumerate(rows):
+        method = definition.split(" USING ", 1)[1]
+        temporary = f"{fresh}_i{n}"
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("create {}index {} on {} using {}").format(
+                    sql.SQL("unique " if unique else ""),
+                    sql.Identifier(temporary),
+                    sql.Identifier(schema_name, fresh),
+                    sql.SQL(method),
+                )
+            )
+        renames.append((temporary, name))
+    return renames
+
+
 def drop_leftovers(conn: psycopg.Connection, landing: str) -> None:
     """Drop fresh tables that a killed run left behind (we hold the run lock)."""
     for (name,) in conn.execute(
@@ -257,10 +317,11 @@ def extract_load(
     jobs: int = 1,
     mode: str = "full",
     progress: Progress | None = None,
+    target: Target | None = None,
 ) -> RunResult:
     """Copy ``tables`` (names or specs; default: the configured ones) from master
-    into the landing schema, atomically. Raises ReplicaError, with the run
-    recorded as failed, on any failure."""
+    into the landing schema (or ``target``), atomically. Raises ReplicaError, with
+    the run recorded as failed, on any failure."""
     config = config or Config()
     specs = (
         selected(config, None)
@@ -268,7 +329,7 @@ def extract_load(
         else [t if isinstance(t, TableSpec) else config.spec(t) for t in tables]
     )
     progress = progress or Progress()
-    landing = config.landing_schema
+    target = target or Target.live(config.landing)
     started = time.perf_counter()
     with (
         connect_master(master_url) as coordinator,
@@ -277,7 +338,7 @@ def extract_load(
         identity = refuse_same_database(coordinator, control)
         with runlock.hold(replica_url):
             run_id = meta.start_run(
-                control, mode, str(describe(master_url, "master")), landing
+                control, mode, str(describe(master_url, "master")), target.types
             )
             try:
                 result = _run(
@@ -289,12 +350,13 @@ def extract_load(
                     identity,
                     specs,
                     config,
+                    target,
                     mode,
                     jobs,
                     progress,
                 )
             except BaseException as exc:
-                _fail(control, run_id, landing, exc)
+                _fail(control, run_id, target.schema, exc)
                 if isinstance(exc, psycopg.Error):
                     raise database_error(exc, f"extract-load (run {run_id})") from None
                 raise
@@ -311,31 +373,34 @@ def _run(
     identity,
     specs: list[TableSpec],
     config: Config,
+    target: Target,
     mode: str,
     jobs: int,
     progress: Progress,
 ) -> RunResult:
     """The run itself: snapshot, describe, guard the read, load (full or
-    incremental), swap in and record."""
-    landing = config.landing_schema
+    incremental), swap in (and record, when the target publishes)."""
     begin_snapshot(coordinator, None)
     snap_id, taken_at = coordinator.execute(
         "select pg_export_snapshot(), now()"
     ).fetchone()
     snapshot = Snapshot(snap_id, taken_at, identity.server_version)
     relations = [
-        schema.describe_relation(coordinator, config.master_schema, s.name, landing)
+        schema.describe_relation(
+            coordinator, config.master_schema, s.name, target.types
+        )
         for s in specs
     ]
     check_keys(relations, specs)
     refuse_row_security(coordinator, config.master_schema, [r.name for r in relations])
     lock_relations(coordinator, relations)
     with control.transaction():
-        control.execute(
-            sql.SQL("create schema if not exists {}").format(sql.Identifier(landing))
-        )
+        for name in dict.fromkeys((target.types, target.schema)):
+            control.execute(
+                sql.SQL("create schema if not exists {}").format(sql.Identifier(name))
+            )
         schema.ensure_user_types(
-            control, landing, [t for r in relations for t in r.user_types]
+            control, target.types, [t for r in relations for t in r.user_types]
         )
     if mode == "incremental":
         return incremental.run(
@@ -346,7 +411,7 @@ def _run(
             snapshot,
             relations,
             specs,
-            landing,
+            target,
             jobs,
             progress,
         )
@@ -357,7 +422,7 @@ def _run(
         run_id,
         snapshot,
         relations,
-        landing,
+        target,
         jobs,
         progress,
         {r.name: cursor_column(r, s) for r, s in zip(relations, specs, strict=True)},
@@ -418,22 +483,23 @@ def _full(
     run_id: int,
     snapshot: Snapshot,
     relations: list[schema.Relation],
-    landing: str,
+    target: Target,
     jobs: int,
     progress: Progress,
     cursors: dict[str, str | None],
 ) -> RunResult:
     before = {
-        r.name: schema.landing_columns(control, landing, r.name) for r in relations
+        r.name: schema.landing_columns(control, target.schema, r.name)
+        for r in relations
     }
     fresh = fresh_names(run_id, relations)
-    loads = load_fresh(
+    loads, renames = load_fresh(
         master_url,
         replica_url,
         snapshot,
         relations,
         fresh,
-        landing,
+        target.schema,
         jobs,
         progress,
         cursors,
@@ -442,8 +508,13 @@ def _full(
     refuse_mismatches(ordered)
     notes = schema.drift_notes(before, relations)
     with control.transaction():
-        notes += swap_in(control, landing, [(r.name, fresh[r.name]) for r in relations])
-        return finish(control, run_id, "full", snapshot, ordered, notes)
+        notes += swap_in(
+            control,
+            target.schema,
+            [(r.name, fresh[r.name]) for r in relations],
+            renames,
+        )
+        return finish(control, run_id, "full", snapshot, ordered, notes, target)
 
 
 def fresh_names(run_id: int, relations: list[schema.Relation]) -> dict[str, str]:
@@ -461,9 +532,10 @@ def load_fresh(
     jobs: int,
     progress: Progress,
     cursors: dict[str, str | None],
-) -> dict[str, meta.TableLoad]:
+) -> tuple[dict[str, meta.TableLoad], dict[str, list[tuple[str, str]]]]:
     """Load ``relations`` into their ``fresh`` tables with ``jobs`` workers in the
-    snapshot; the caller swaps them in. Stops every worker at the first failure."""
+    snapshot; the caller swaps them in (renaming the indexes each carries over, the
+    second value). Stops every worker at the first failure."""
     stop = threading.Event()
     worker = _Worker(master_url, replica_url, snapshot, landing, progress, stop)
     # Largest first keeps every worker busy to the end.
@@ -477,7 +549,8 @@ def load_fresh(
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(f.exception() is not None for f in done):
             raise next(f.exception() for f in done if f.exception() is not None)
-        return {name: future.result() for future, name in futures.items()}
+        loads = {name: future.result() for future, name in futures.items()}
+        return loads, worker.renames
     except BaseException:
         stop.set()
         worker.cancel()
@@ -503,9 +576,11 @@ def finish(
     snapshot: Snapshot,
     loads: list[meta.TableLoad],
     notes: list[str],
+    target: Target,
 ) -> RunResult:
-    """Record the run as succeeded (in the caller's transaction)."""
-    meta.finish_run(
+    """Record what the run loaded (in the caller's transaction), and the run as
+    succeeded when the target publishes; a sync's publish records that later."""
+    meta.record_load(
         conn,
         run_id,
         master_version=snapshot.server_version,
@@ -513,4 +588,6 @@ def finish(
         loads=loads,
         notes=notes,
     )
+    if target.publish:
+        meta.succeed(conn, run_id)
     return RunResult(run_id, mode, snapshot.taken_at, loads, notes)

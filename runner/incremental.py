@@ -107,7 +107,7 @@ def run(
     snapshot,
     relations: list[schema.Relation],
     specs: list[TableSpec],
-    landing: str,
+    target,
     jobs: int,
     progress,
 ) -> object:
@@ -118,6 +118,7 @@ def run(
         refuse_mismatches,
     )
 
+    landing = target.schema
     by_name = {s.name: s for s in specs}
     cursors = {r.name: cursor_column(r, by_name[r.name]) for r in relations}
     keys = {r.name: list(by_name[r.name].key) or r.primary_key for r in relations}
@@ -143,7 +144,7 @@ def run(
                 )
             ]
             fresh = fresh_names(run_id, whole)
-            loads = load_fresh(
+            loads, renames = load_fresh(
                 master_url,
                 replica_url,
                 snapshot,
@@ -170,13 +171,19 @@ def run(
                             landing,
                             keys[rel.name],
                             run_id,
+                            target.since_run,
                         ).run(cursors[rel.name], progress)
                 ordered = [loads[r.name] for r in relations]
                 refuse_mismatches(ordered)
                 notes += swap_in(
-                    replica, landing, [(r.name, fresh[r.name]) for r in whole]
+                    replica,
+                    landing,
+                    [(r.name, fresh[r.name]) for r in whole],
+                    renames,
                 )
-                return finish(replica, run_id, "incremental", snapshot, ordered, notes)
+                return finish(
+                    replica, run_id, "incremental", snapshot, ordered, notes, target
+                )
     finally:
         readers.close()
 
@@ -205,6 +212,7 @@ def _ctid(packed: bytes, i: int) -> str:
 class _Delta:
     nbytes: int
     inserted: int
+    updated: int
     hashes: array
     newest: str | None
 
@@ -222,9 +230,11 @@ class _Merge:
         landing: str,
         key: list[str],
         run_id: int,
+        since_run: int | None,
     ) -> None:
         self.master, self.replica, self.readers = master, replica, readers
         self.rel, self.spec, self.key, self.run_id = rel, spec, key, run_id
+        self.since_run = since_run
         self.target = sql.Identifier(landing, rel.name)
         self.source = sql.Identifier(rel.schema, rel.name)
         self.key_hash = row_hash(replica, landing, rel.name, key)
@@ -238,7 +248,7 @@ class _Merge:
         return load
 
     def _load(self, cursor: str) -> meta.TableLoad:
-        since = meta.last_cursor(self.replica, self.rel.name, cursor)
+        since = meta.last_cursor(self.replica, self.rel.name, cursor, self.since_run)
         if since is None:  # no run recorded it: read it off the landing table
             since = self.replica.execute(
                 sql.SQL("select max({})::text from {}").format(
@@ -288,23 +298,25 @@ class _Merge:
                 )
         delta = self._merge_rows(where, cursor)
         m_rows, present, before, gone = on_replica.result()
-        inserted = delta.inserted
+        inserted, updated = delta.inserted, delta.updated
         # Master's rows are the replica's less the gone ones plus the inserted
         # ones, unless the cursor missed some: then find (by key hash) and merge
         # those.
         if m_rows != len(before) - len(gone) + inserted:
             missed = present.difference(before, delta.hashes)
             if missed:
-                inserted += self._merge_rows(
+                again = self._merge_rows(
                     sql.SQL("{} = any({}::bigint[])").format(
                         self.key_hash, sql.Literal(sorted(missed))
                     ),
                     cursor,
-                ).inserted
+                )
+                inserted += again.inserted
+                updated += again.updated
         removed = self._apply_deletes(gone)
         # Flagged rows stay in the landing table; the count is master's rows.
         flagged = len(gone) if self.spec.deletes == "flag" else 0
-        return meta.TableLoad(
+        load = meta.TableLoad(
             self.rel.name,
             m_rows,
             None,
@@ -315,6 +327,8 @@ class _Merge:
             cursor,
             self._later(cursor, since, delta.newest),
         )
+        load.changed_rows = inserted + updated + removed + flagged
+        return load
 
     def _type(self, column: str) -> str:
         return next(c.type for c in self.rel.columns if c.name == column)
@@ -356,14 +370,14 @@ class _Merge:
         nbytes = stream.copy_table(
             self.master, self.replica, self.rel, _DELTA, where=where
         )
-        inserted = self._upsert()
+        inserted, updated = self._upsert()
         packed, newest = self.replica.execute(
             sql.SQL(
                 "select string_agg(int8send({}), ''), max({})::text from {} as t"
             ).format(self.key_hash, sql.Identifier(cursor), _DELTA)
         ).fetchone()
         self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
-        return _Delta(nbytes, inserted, _hashes(packed), newest)
+        return _Delta(nbytes, inserted, updated, _hashes(packed), newest)
 
     def _create_delta(self) -> None:
         self.replica.execute(
@@ -372,8 +386,9 @@ class _Merge:
             )
         )
 
-    def _upsert(self) -> int:
-        """Merge the delta table by key; returns how many rows were new."""
+    def _upsert(self) -> tuple[int, int]:
+        """Merge the delta table by key; returns how many rows were new and how
+        many changed (a row the look-back read again, unchanged, is left alone)."""
         updates = sql.SQL(", ").join(
             sql.SQL("{} = excluded.{}").format(
                 sql.Identifier(c.name), sql.Identifier(c.name)
@@ -381,19 +396,25 @@ class _Merge:
             for c in self.rel.columns
             if c.name not in self.key
         )
+        # Rows compare by their text (json has no equality; the session settings
+        # make the text of equal values equal).
         action = (
-            sql.SQL("do update set {}").format(updates)
+            sql.SQL(
+                "do update set {} where (t.*)::text is distinct from (excluded.*)::text"
+            ).format(updates)
             if len(self.key) < len(self.rel.columns)
             else sql.SQL("do nothing")
         )
         # A row the insert created has no xmax; one it updated has ours.
-        return self.replica.execute(
+        created, changed = self.replica.execute(
             sql.SQL(
-                "with merged as (insert into {} select * from {} on conflict ({}) {}"
-                " returning xmax = 0 as created)"
-                " select count(*) filter (where created) from merged"
+                "with merged as (insert into {} as t select * from {}"
+                " on conflict ({}) {} returning xmax = 0 as created)"
+                " select count(*) filter (where created),"
+                " count(*) filter (where not created) from merged"
             ).format(self.target, _DELTA, _keys(self.key), action)
-        ).fetchone()[0]
+        ).fetchone()
+        return created, changed
 
     def _apply_deletes(self, ctids: list[str]) -> int:
         """Remove (or, policy ``flag``, list) the replica rows at ``ctids``: rows

@@ -29,6 +29,9 @@ create table if not exists {schema}.runs (
 );
 alter table {schema}.runs
     add column if not exists schema_changes text[] not null default '{{}}';
+-- What built the run's models (settings.fingerprint): a sync builds only what
+-- changed on a generation built by the same project.
+alter table {schema}.runs add column if not exists project_fingerprint text;
 alter table {schema}.runs drop constraint if exists runs_status_check;
 alter table {schema}.runs drop constraint if exists runs_status;
 alter table {schema}.runs add constraint runs_status
@@ -102,6 +105,9 @@ class TableLoad:
     seconds: float
     cursor_column: str | None = None
     cursor_max: object = None
+    #: Rows a merge inserted, updated or deleted (not recorded; None: the table
+    #: was loaded whole).
+    changed_rows: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -160,7 +166,7 @@ def start_run(conn: psycopg.Connection, mode: str, master: str, landing: str) ->
     return int(row[0])
 
 
-def finish_run(
+def record_load(
     conn: psycopg.Connection,
     run_id: int,
     *,
@@ -169,11 +175,11 @@ def finish_run(
     loads: list[TableLoad],
     notes: list[str] | None = None,
 ) -> None:
-    """Record a succeeded run (inside the caller's load transaction)."""
+    """Record what a run loaded, its snapshot and its figures; the run stays
+    ``running`` (a sync's build reads them before the publish)."""
     conn.execute(
         _q(
-            "update {schema}.runs set status = 'succeeded', finished_at ="
-            " clock_timestamp(), snapshot_at = %s, master_version = %s,"
+            "update {schema}.runs set snapshot_at = %s, master_version = %s,"
             " schema_changes = %s where run_id = %s"
         ),
         (snapshot_at, master_version, notes or [], run_id),
@@ -202,6 +208,20 @@ def finish_run(
                 for t in loads
             ],
         )
+
+
+def succeed(
+    conn: psycopg.Connection, run_id: int, notes: list[str] | None = None
+) -> None:
+    """The run is what the replica holds now (the publishing transaction's)."""
+    conn.execute(
+        _q(
+            "update {schema}.runs set status = 'succeeded', finished_at ="
+            " clock_timestamp(), schema_changes = schema_changes || %s::text[]"
+            " where run_id = %s"
+        ),
+        (notes or [], run_id),
+    )
 
 
 def fail_run(conn: psycopg.Connection, run_id: int, error: str) -> None:
@@ -244,6 +264,39 @@ def unfinished_runs(
     ]
 
 
+def loads_of(conn: psycopg.Connection, run_id: int) -> dict[str, TableLoad]:
+    """Run ``run_id``'s table loads by table."""
+    rows = conn.execute(
+        _q(
+            "select table_name, master_rows, master_checksum, replica_rows,"
+            " replica_checksum, bytes, seconds from {schema}.table_loads"
+            " where run_id = %s"
+        ),
+        (run_id,),
+    ).fetchall()
+    return {
+        r[0]: TableLoad(r[0], r[1], _int(r[2]), r[3], _int(r[4]), r[5], r[6])
+        for r in rows
+    }
+
+
+def fingerprint_of(conn: psycopg.Connection, run_id: int) -> str | None:
+    row = conn.execute(
+        _q("select project_fingerprint from {schema}.runs where run_id = %s"),
+        (run_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def set_fingerprint(
+    conn: psycopg.Connection, run_id: int, fingerprint: str | None
+) -> None:
+    conn.execute(
+        _q("update {schema}.runs set project_fingerprint = %s where run_id = %s"),
+        (fingerprint, run_id),
+    )
+
+
 def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
     """The table loads of the latest succeeded run (empty before the first)."""
     rows = conn.execute(
@@ -268,9 +321,20 @@ def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
     ]
 
 
-def last_cursor(conn: psycopg.Connection, table: str, column: str) -> str | None:
-    """The highest cursor value loaded for ``table`` by the latest succeeded run that
-    recorded one for ``column`` (None: none did)."""
+def last_cursor(
+    conn: psycopg.Connection, table: str, column: str, run_id: int | None = None
+) -> str | None:
+    """The highest cursor value loaded for ``table`` by run ``run_id`` (default:
+    the latest succeeded run that recorded one for ``column``); None: none did."""
+    if run_id is not None:
+        row = conn.execute(
+            _q(
+                "select cursor_max from {schema}.table_loads where run_id = %s"
+                " and table_name = %s and cursor_column = %s"
+            ),
+            (run_id, table, column),
+        ).fetchone()
+        return row[0] if row else None
     row = conn.execute(
         _q(
             "select loads.cursor_max from {schema}.table_loads as loads"

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from runner.db import connect_replica, redact
 from runner.errors import ReplicaError
 from runner.meta import META_SCHEMA, verdict
-from runner.tables import DEFAULT_TABLES
+from runner.settings import DEFAULT_TABLES
 
 #: Runs shown in the sync history (the reported one and those before it).
 HISTORY = 30

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from runner import meta
+from runner import meta, publish
 from runner.db import connect_replica
 from runner.errors import ReplicaError
 
@@ -32,6 +32,8 @@ FRESH_PREFIX = "_crm_fresh_"
 
 _held: dict[str, int] = {}
 _held_lock = threading.Lock()
+#: The backends holding this process's run locks.
+_holders: set[int] = set()
 
 _HOLDER = """
 select a.pid, a.application_name, a.backend_start
@@ -78,12 +80,30 @@ def _acquire(conn: psycopg.Connection, wait: float | None) -> None:
     conn.execute("reset lock_timeout")
 
 
+def check_held(conn: psycopg.Connection) -> None:
+    """Raise unless this process still holds the run lock of ``conn``'s database
+    (its session may have been terminated): a publish must not race another run."""
+    with _held_lock:
+        pids = list(_holders)
+    held = conn.execute(
+        "select exists (select from pg_locks where locktype = 'advisory' and granted"
+        " and classid = 0 and objid = %s and pid = any(%s) and database ="
+        " (select oid from pg_database where datname = current_database()))",
+        (meta.RUN_LOCK_KEY, pids),
+    ).fetchone()[0]
+    if not held:
+        raise ReplicaError(
+            "the run lock was lost (its session ended): nothing was published"
+        )
+
+
 def tidy(conn: psycopg.Connection) -> list[int]:
     """Under the lock: mark runs left ``running`` as abandoned and drop the tables
-    they were loading. Returns the abandoned runs."""
+    and build schemas they were making. Returns the abandoned runs."""
     meta.ensure_schema(conn)
     with conn.transaction():
         abandoned = meta.abandon_running(conn)
+        publish.drop_build_area(conn)
         for schema, name in conn.execute(
             "select n.nspname, c.relname from pg_class c join pg_namespace n"
             " on n.oid = c.relnamespace where c.relname like %s"
@@ -126,11 +146,13 @@ def hold(replica_url: str, wait: float | None = None) -> Iterator[None]:
         tidy(conn)
         with _held_lock:
             _held[replica_url] = 1
+            _holders.add(conn.info.backend_pid)
         try:
             yield
         finally:
             with _held_lock:
                 _held.pop(replica_url, None)
+                _holders.discard(conn.info.backend_pid)
     finally:
         with contextlib.suppress(psycopg.Error):
             conn.close()  # the session's end releases the lock

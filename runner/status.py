@@ -26,7 +26,7 @@ from runner.checksum import count_and_checksum
 from runner.db import connect_master, connect_replica
 from runner.guard import refuse_row_security
 from runner.schema import landing_columns
-from runner.tables import DEFAULT_TABLES, MASTER_SCHEMA
+from runner.settings import DEFAULT_TABLES, MASTER_SCHEMA
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from runner.secrets import one_line
+
 _DEPENDENT_VIEWS = """
 with recursive deps (oid, depth) as (
     select r.ev_class, 1
@@ -58,12 +60,23 @@ def dependent_views(
     return [View(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def recreate_views(conn: psycopg.Connection, views: list[View]) -> list[str]:
-    """Create ``views`` again; return a note for each that no longer fits."""
+def recreate_views(
+    conn: psycopg.Connection, views: list[View], replace: bool = False
+) -> list[str]:
+    """Create ``views`` again (``replace``: over the ones still there); return a
+    note for each that no longer fits."""
     notes = []
     for view in views:
         kind = "materialized view" if view.kind == "m" else "view"
-        statement = sql.SQL("create {} {} as {}").format(
+        if replace and view.kind == "m":
+            conn.execute(
+                sql.SQL("drop materialized view {}").format(
+                    sql.Identifier(view.schema, view.name)
+                )
+            )
+        verb = "create or replace" if replace and view.kind != "m" else "create"
+        statement = sql.SQL("{} {} {} as {}").format(
+            sql.SQL(verb),
             sql.SQL(kind),
             sql.Identifier(view.schema, view.name),
             sql.SQL(view.definition.rstrip().rstrip(";")),
@@ -72,19 +85,25 @@ def recreate_views(conn: psycopg.Connection, views: list[View]) -> list[str]:
             with conn.transaction():
                 conn.execute(statement)
         except psycopg.Error as exc:
-            first = str(exc).splitlines()[0]
-            notes.append(f"{kind} {view.schema}.{view.name} dropped: {first}")
+            what = "still reads the replaced relation" if replace else "dropped"
+            notes.append(f"{kind} {view.schema}.{view.name} {what}: {one_line(exc)}")
     return notes
 
 
 def swap_in(
-    conn: psycopg.Connection, landing: str, pairs: list[tuple[str, str]]
+    conn: psycopg.Connection,
+    landing: str,
+    pairs: list[tuple[str, str]],
+    renames: dict[str, list[tuple[str, str]]] | None = None,
 ) -> list[str]:
-    """Replace each ``landing.target`` by ``landing.fresh`` (pairs of names).
+    """Replace each ``landing.target`` by ``landing.fresh`` (pairs of names); the
+    fresh table's indexes named in ``renames[fresh]`` (temporary, final) take their
+    final names, those of the indexes of the table replaced.
 
     Runs in the caller's transaction; returns notes on views that could not be
     recreated (a column they used is gone).
     """
+    renames = renames or {}
     targets = [sql.Identifier(landing, target) for target, _ in pairs]
     views = dependent_views(conn, targets)
     for (target, fresh), ident in zip(pairs, targets, strict=True):
@@ -105,6 +124,12 @@ def swap_in(
                     ident,
                     sql.Identifier(pkey[0]),
                     sql.Identifier(f"{target}_pkey"[:63]),
+                )
+            )
+        for temporary, final in renames.get(fresh, []):
+            conn.execute(
+                sql.SQL("alter index {} rename to {}").format(
+                    sql.Identifier(landing, temporary), sql.Identifier(final)
                 )
             )
     return recreate_views(conn, views)

@@ -27,13 +27,12 @@ from runner.errors import CheckAborted, ReplicaError
 from runner.guard import refuse_row_security
 from runner.schema import Shape, shape
 from runner.secrets import one_line
-from runner.tables import DEFAULT_TABLES, LANDING_SCHEMA, MASTER_SCHEMA
+from runner.settings import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
 
 #: Columns a master view recomputes on every read.
 VOLATILE_COLUMNS = frozenset({"id", "updated_at", "created_at"})
 #: Views whose content cannot be compared at all, only their row count.
 COUNT_ONLY = frozenset({"dashboard_system_metrics"})
-MODELS_SCHEMA = "public"
 #: How many differing keys to name per table.
 EXAMPLES = 3
 
@@ -176,8 +175,8 @@ def verify(
     tables: Sequence[str] = DEFAULT_TABLES,
     *,
     against: str = "master",
-    landing: str = LANDING_SCHEMA,
-    models: str = MODELS_SCHEMA,
+    landing: str = Schemas.landing,
+    models: str = Schemas.models,
     examples: int = EXAMPLES,
 ) -> VerifyResult:
     """Check the landing tables and the replica models against master.
@@ -231,6 +230,25 @@ def _against_snapshot(
     run = (
         replica.execute(last_run, ("succeeded",)).fetchone()[0] if meta_exists else None
     )
+    result = against_loads(replica, tables, loads, landing, models, run)
+    replica.rollback()
+    return result
+
+
+def against_loads(
+    replica: psycopg.Connection,
+    tables: Sequence[str],
+    loads: dict[str, meta.TableLoad],
+    landing: str,
+    models: str,
+    run: int | None,
+    *,
+    landing_measured: bool = False,
+) -> VerifyResult:
+    """The landing tables and the models against a run's master figures
+    (``loads``). ``landing_measured``: the loads' replica figures were measured on
+    these very landing tables (a sync's build, which nothing else wrote since):
+    they are used instead of reading the tables again."""
     checks = []
     for table in tables:
         load = loads.get(table)
@@ -254,6 +272,11 @@ def _against_snapshot(
                 check.notes.append("no recorded load")
             if r_rel is None:
                 check.notes.append(f"{schema}.{table} missing")
+            elif layer == "landing" and landing_measured and load is not None:
+                check.replica_rows = load.replica_rows
+                check.replica_checksum = (
+                    load.replica_checksum if compared == "rows" else None
+                )
             else:
                 cols = None
                 if order is not None and set(order.columns) == set(r_rel.columns):
@@ -262,7 +285,6 @@ def _against_snapshot(
                     replica, schema, table, compared, cols
                 )
             checks.append(check)
-    replica.rollback()
     return VerifyResult("snapshot", _ordered(checks), run)
 
 

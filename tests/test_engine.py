@@ -18,7 +18,7 @@ from runner.db import connect_master
 from runner.errors import ReplicaError
 from runner.extract_load import Progress, extract_load
 from runner.schema import list_tables
-from runner.tables import CRM_TABLES
+from runner.settings import CRM_TABLES
 
 
 @pytest.fixture

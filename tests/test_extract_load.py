@@ -10,7 +10,7 @@ from runner import meta
 from runner.db import connect_master
 from runner.errors import ReplicaError
 from runner.extract_load import extract_load
-from runner.tables import CRM_TABLES, DASHBOARD_VIEWS
+from runner.settings import CRM_TABLES, DASHBOARD_VIEWS
 
 
 @pytest.mark.parametrize("table", CRM_TABLES)

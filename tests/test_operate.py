@@ -31,26 +31,31 @@ def sync(pair: dict, *extra: str):
 def test_sync_records_its_steps_and_the_build(pair):
     result = sync(pair)
     assert result.exit_code == 0, result.output
-    assert "steps: backup 0.0s (skipped)" in result.output  # nothing to keep yet
     second = sync(pair)
     assert second.exit_code == 0, second.output
-    assert "steps: backup" in second.output
     with psycopg.connect(pair["replica"]) as conn:
         steps = conn.execute(
-            "select step, status from replica_meta.sync_steps where run_id ="
-            " (select max(run_id) from replica_meta.runs) order by step"
+            "select run_id, step, status, detail from replica_meta.sync_steps"
+            " order by run_id, step"
         ).fetchall()
         results = conn.execute(
             "select status, count(*) from replica_meta.build_results where run_id ="
             " (select max(run_id) from replica_meta.runs) group by 1"
         ).fetchall()
-    assert steps == [
-        ("backup", "succeeded"),
-        ("dbt build", "succeeded"),
-        ("extract-load", "succeeded"),
-        ("report", "succeeded"),
-        ("verify", "succeeded"),
+    by_run: dict[int, dict] = {}
+    for run, step, status, detail in steps:
+        by_run.setdefault(run, {})[step] = (status, detail)
+    first, latest = by_run[min(by_run)], by_run[max(by_run)]
+    assert sorted(latest) == [
+        "dbt build",
+        "extract-load",
+        "prepare",
+        "publish",
+        "report",
+        "verify",
     ]
+    assert all(status == "succeeded" for status, _ in latest.values())
+    assert first["prepare"][1] == "an empty build area"  # nothing to build on yet
     reports = sorted(p.name for p in (pair["work"] / "reports").iterdir())
     assert "report-run-2.html" in reports and "report-run-2.md" in reports
     assert dict(results)["pass"] > 50 and "fail" not in dict(results)
@@ -68,35 +73,34 @@ def master_dashboard_off_by_one(master: str) -> None:
         )
 
 
-def test_failed_build_restores_the_previous_replica(pair):
+def test_a_failed_build_publishes_nothing(pair):
     assert sync(pair).exit_code == 0
     with psycopg.connect(pair["master"], autocommit=True) as conn:
         conn.execute("update leads set name = name || ' (new)'")
     assert sync(pair).exit_code == 0  # run 2, with the new names
-    before = {
-        t: rows_text(pair["replica"], schema, t)
-        for schema, t in (
-            ("master_raw", "leads"),
-            ("public", "leads"),
-            ("master_raw", "whatsapp_messages"),
-        )
-    }
+    tables = (
+        ("master_raw", "leads"),
+        ("public", "leads"),
+        ("master_raw", "whatsapp_messages"),
+        ("public", "dashboard_bant_distribution"),
+    )
+    before = {t: rows_text(pair["replica"], *t) for t in tables}
     with psycopg.connect(pair["master"], autocommit=True) as conn:
         conn.execute("update leads set name = name || ' (newer)'")
     master_dashboard_off_by_one(pair["master"])
     failed = sync(pair)
     assert failed.exit_code == EXIT_DBT_FAILED, failed.output
     error = [ln for ln in failed.output.splitlines() if ln.startswith("Error:")]
-    assert len(error) == 1 and "restored to run 2" in error[0]
-    after = {
-        t: rows_text(pair["replica"], schema, t)
-        for schema, t in (
-            ("master_raw", "leads"),
-            ("public", "leads"),
-            ("master_raw", "whatsapp_messages"),
-        )
-    }
-    assert after == before
+    assert len(error) == 1 and "nothing was published" in error[0], failed.output
+    assert {t: rows_text(pair["replica"], *t) for t in tables} == before
+    with psycopg.connect(pair["replica"]) as conn:
+        assert conn.execute(
+            "select status from replica_meta.runs order by run_id desc limit 1"
+        ).fetchone() == ("failed",)
+        leftovers = conn.execute(
+            "select count(*) from pg_namespace where nspname like '\\_crm\\_build%'"
+        ).fetchone()[0]
+    assert leftovers == 0
     verify = run_cli(
         ["verify", "--replica-url", pair["replica"], "--against", "snapshot"],
         pair["work"],

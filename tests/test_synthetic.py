@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from runner import synthetic
-from runner.tables import CRM_TABLES
+from runner.settings import CRM_TABLES
 
 # MASTER_SCHEMA.md, "Row counts in the master".
 DOCUMENTED = {

@@ -209,7 +209,7 @@ WRITING_COMMANDS = [
     ["sync"],
     ["extract-load"],
     ["build"],
-    ["backup"],
+    ["backup", "--out", "replica.dump"],
     ["rollback"],
     ["demo"],
 ]

@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        schema='cache',
         on_schema_change='fail',
         indexes=[
             {'columns': ['whatsapp_message_id'], 'unique': true},
@@ -19,6 +20,12 @@
     messages. `dbt build --full-refresh` recomputes everything (after a change of
     this model's logic). Rows master deleted drop out in the link model, which
     joins the replica's whatsapp_messages.
+
+    A cache, not a published relation: it lives in var cache_schema, which a sync
+    does not build beside and publish (macros/generate_schema_name.sql), so every
+    build adds to it in place. That is safe because nothing the application reads
+    reads it directly: the link model joins it to the messages of its own build,
+    and rows for messages not (or no longer) there are never joined.
 #}
 with messages as (
     select * from {{ ref('stg_master__whatsapp_messages') }}

@@ -2,10 +2,13 @@
 moments and check, after each, that nothing the replica promises was broken.
 
 Each round changes master a little (so that two loads differ), starts a command in
-a process group of its own, and after a random delay within the command's usual
-duration hits it with one fault: SIGINT to the process group (Ctrl-C), SIGTERM,
-SIGKILL, or ``pg_terminate_backend`` of one of the runner's sessions on master or
-on the replica. Then it checks:
+a process group of its own and hits it with one fault: SIGINT to the process group
+(Ctrl-C), SIGTERM, SIGKILL, or ``pg_terminate_backend`` of one of the runner's
+sessions on master or on the replica. An extract-load is hit after a random delay
+within its usual duration; a sync in each of its phases in turn (prepare,
+extract-load, dbt build, verify, publish, and inside the publishing transaction
+before it commits), which the sync's pause hook (runner.pipeline.pause) holds open
+for a moment so that the fault lands there. Then it checks:
 
 - master is unchanged by the run (its catalog and every table's checksum are what
   the round's own changes left);
@@ -46,6 +49,15 @@ from runner.embedded import cluster  # noqa: E402
 
 FAULTS = ("sigint", "sigterm", "sigkill", "kill-master-backend", "kill-replica-backend")
 COMMANDS = ("extract-load", "sync", "sync-incremental")
+#: Where a sync is hit, in turn (pipeline.pause's points).
+PHASES = (
+    "prepare",
+    "extract-load",
+    "dbt build",
+    "verify",
+    "publish",
+    "publish-commit",
+)
 TABLES = (
     "clients",
     "projects",
@@ -58,7 +70,9 @@ TABLES = (
 )
 
 
-def replica(args: list[str], urls: dict, workdir: Path) -> subprocess.Popen:
+def replica(
+    args: list[str], urls: dict, workdir: Path, env: dict | None = None
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "runner.cli", *args]
         + ["--master-url", urls["master"], "--replica-url", urls["replica"]]
@@ -68,6 +82,7 @@ def replica(args: list[str], urls: dict, workdir: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -150,8 +165,19 @@ def one_round(
     fault = rng.choice(FAULTS)
     change_master(urls["master"], rng)
     before = master_fingerprint(urls["master"])
-    delay = rng.uniform(0.05, durations[command])
-    proc = replica(command_args(command), urls, workdir)
+    phase, env = None, {}
+    marker = workdir / "paused"
+    marker.unlink(missing_ok=True)
+    if command.startswith("sync"):
+        syncs_before = n - n // len(COMMANDS) - 1  # the rounds before that synced
+        phase = PHASES[syncs_before % len(PHASES)]
+        env = {
+            "CRM_REPLICA_PAUSE": phase,
+            "CRM_REPLICA_PAUSE_FILE": str(marker),
+            "CRM_REPLICA_PAUSE_SECONDS": "3",
+        }
+    delay = rng.uniform(0.05, durations[command] if phase is None else 2.5)
+    proc = replica(command_args(command), urls, workdir, env)
     hit = threading.Event()
 
     def strike() -> None:
@@ -169,6 +195,12 @@ def one_round(
                 return
         hit.set()
 
+    if phase is not None:  # wait for the sync to reach its phase
+        deadline = time.monotonic() + 600
+        while not marker.exists() and proc.poll() is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
     timer = threading.Timer(delay, strike)
     timer.start()
     _, err = proc.communicate(timeout=900)
@@ -179,6 +211,7 @@ def one_round(
         "round": n,
         "command": command,
         "fault": fault,
+        "phase": phase,
         "delay": round(delay, 2),
         "hit": hit.is_set() and proc.returncode != 0,
         "exit": proc.returncode,
@@ -241,9 +274,10 @@ def main() -> int:
             record = one_round(n, urls, work, durations, rng)
             rounds.append(record)
             verdict = "ok" if not record["problems"] else "; ".join(record["problems"])
+            where = record["phase"] or "start"
             print(
                 f"round {n + 1:>3}: {record['command']:<16} {record['fault']:<20}"
-                f" at {record['delay']:>5.2f} s "
+                f" {where:>14} +{record['delay']:>4.2f} s "
                 f"{'interrupted' if record['hit'] else 'finished first':<15}"
                 f" exit {record['exit']:>3}  {verdict}",
                 flush=True,

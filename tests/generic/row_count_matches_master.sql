@@ -1,7 +1,7 @@
 {#
     The model holds exactly as many rows as `master_table` had in the master snapshot
-    of the latest succeeded load of that table (replica_meta.table_loads, written by
-    the runner inside the snapshot). No recorded load fails the test: a count that
+    of the run being built (macro build_run_filter; replica_meta.table_loads, written
+    by the runner inside the snapshot). No recorded load fails the test: a count that
     was never verified is not a pass. A model that may also hold rows master never
     had (leads with var local_only_leads = keep) counts only the rows
     `master_ids_from` marks as master's: a model with columns id and is_in_master.
@@ -28,9 +28,9 @@ last_load as (
     from {{ source('replica_meta', 'table_loads') }} as loads
     inner join {{ source('replica_meta', 'runs') }} as runs
         on loads.run_id = runs.run_id
-    where runs.status = 'succeeded' and loads.table_name = '{{ master_table }}'
-    order by loads.run_id desc
-    limit 1
+    where
+        {{ build_run_filter('runs', master_table) }}
+        and loads.table_name = '{{ master_table }}'
 ),
 
 validation_errors as (

@@ -1,0 +1,165 @@
+"""Every schema name and table list, in one place.
+
+The schema names' defaults are the vars in ``dbt_project.yml`` (what ``dbt build``
+by hand uses); ``replication.yml`` may name another landing schema. The runner
+passes them all to dbt as vars, so a name changed in one place reaches the loader,
+dbt, verify, status and the reports alike.
+
+A sync builds every relation it publishes beside the live ones, in schemas named
+``_crm_build_<live schema>``, and publishing moves the live relations it replaces
+into ``replica_gen_<run>__<live schema>``: the generation of the run they belonged
+to, kept for ``replica rollback``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import yaml
+
+#: The eight tables of the CRM, parents before children.
+CRM_TABLES = (
+    "clients",
+    "projects",
+    "leads",
+    "conversations",
+    "whatsapp_messages",
+    "agent_interaction_logs",
+    "conversation_audit_log",
+    "lead_status_history",
+)
+#: Master computes these on read; their output is captured in the same snapshot so
+#: that the replica's own dashboards can be compared with it.
+DASHBOARD_VIEWS = (
+    "dashboard_bant_distribution",
+    "dashboard_business_kpis",
+    "dashboard_lead_funnel",
+    "dashboard_system_metrics",
+)
+DEFAULT_TABLES = CRM_TABLES + DASHBOARD_VIEWS
+#: Master's schema holding the CRM (replication.yml may name another).
+MASTER_SCHEMA = "public"
+
+BUILD_PREFIX = "_crm_build_"
+GEN_PREFIX = "replica_gen_"
+
+#: dbt var holding each schema name (the models' schema is the profile's target).
+_VARS = {
+    "landing": "landing_schema",
+    "staging": "staging_schema",
+    "intermediate": "intermediate_schema",
+    "archive": "local_archive_schema",
+    "reference": "reference_schema",
+    "cache": "cache_schema",
+    "meta": "meta_schema",
+}
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The replica's schemas."""
+
+    #: master's tables as loaded (sources)
+    landing: str = "master_raw"
+    #: staging views
+    staging: str = "replica_staging"
+    #: intermediate models
+    intermediate: str = "replica_intermediate"
+    #: the replica tables and dashboards the application reads (the dbt target)
+    models: str = "public"
+    #: the application's legacy tables, archived once, and the review tables
+    archive: str = "local_archive"
+    #: seeds
+    reference: str = "replica_reference"
+    #: dbt models that builds add to in place (not published)
+    cache: str = "replica_cache"
+    #: the run log
+    meta: str = "replica_meta"
+
+    @property
+    def published(self) -> tuple[str, ...]:
+        """The schemas whose relations a sync builds beside and publishes."""
+        return tuple(
+            dict.fromkeys(
+                (
+                    self.landing,
+                    self.staging,
+                    self.intermediate,
+                    self.models,
+                    self.archive,
+                    self.reference,
+                )
+            )
+        )
+
+    def dbt_vars(self) -> dict[str, str]:
+        return {var: getattr(self, name) for name, var in _VARS.items()}
+
+
+def build_schema(live: str) -> str:
+    """Where a sync builds the relations it will publish into ``live``."""
+    return f"{BUILD_PREFIX}{live}"
+
+
+def generation_schema(run_id: int, live: str) -> str:
+    """Where the relations of run ``run_id`` live once another run replaced them."""
+    return f"{GEN_PREFIX}{run_id}__{live}"
+
+
+def generation_prefix(run_id: int) -> str:
+    return f"{GEN_PREFIX}{run_id}__"
+
+
+def load(project_dir: Path | None, landing: str | None = None) -> Schemas:
+    """The schema names: dbt_project.yml's vars, with replication.yml's landing
+    schema (``landing``) over them."""
+    schemas = Schemas()
+    project = (project_dir / "dbt_project.yml") if project_dir else None
+    if project is not None and project.exists():
+        try:
+            data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            data = {}  # dbt itself will say what is wrong with the file
+        project_vars = data.get("vars") or {}
+        names = {f.name for f in fields(Schemas)}
+        schemas = replace(
+            schemas,
+            **{
+                name: str(project_vars[var])
+                for name, var in _VARS.items()
+                if name in names and project_vars.get(var)
+            },
+        )
+    if landing:
+        schemas = replace(schemas, landing=landing)
+    return schemas
+
+
+#: What a build's result depends on besides the data: the dbt project's files.
+_PROJECT_FILES = ("models", "macros", "tests", "seeds", "analyses")
+
+
+def fingerprint(project_dir: Path) -> str:
+    """A hash of the dbt project (dbt_project.yml and every file under models/,
+    macros/, tests/, seeds/): two builds by one fingerprint make the same relations
+    of the same data."""
+    digest = hashlib.sha256()
+    files = [project_dir / "dbt_project.yml"] + sorted(
+        path
+        for folder in _PROJECT_FILES
+        for path in (project_dir / folder).rglob("*")
+        if path.is_file() and path.suffix in (".sql", ".yml", ".yaml", ".csv", ".md")
+    )
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(project_dir)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def parse_table_list(text: str) -> tuple[str, ...]:
+    """``"a, b"`` -> ``("a", "b")``, keeping order and dropping repeats."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return tuple(dict.fromkeys(names))

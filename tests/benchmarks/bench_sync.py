@@ -1,0 +1,194 @@
+"""Benchmark: `replica sync` against pg_dump | pg_restore of the same master, one run.
+
+    .venv/bin/python tests/benchmarks/bench_sync.py --scale 770
+
+Builds (or reuses) an embedded synthetic master at SCALE (770: about a million
+whatsapp_messages) and an embedded replica with the application's legacy tables,
+then measures, each command as a separate process (its wall time and its own peak
+memory, max RSS):
+
+- baseline: ``pg_dump -Fc -Z0 | pg_restore`` of the whole master into an empty
+  database (uncompressed, as a pipe should be), REPEAT times;
+- the first ``replica sync`` (an empty replica: every model built from nothing);
+- ``replica sync`` (full) REPEAT times more, on a replica that has been synced
+  (a sync builds on the oldest generation kept: the steady state of a replica);
+- ``replica sync --mode incremental`` after about 1% new messages and 1% updated
+  conversations on master, REPEAT times; then ``replica verify`` must pass;
+- ``replica sync --mode incremental`` with nothing changed on master.
+
+It prints medians and the ratios the issue sets bars on: full sync / pg_dump pipe
+(bar 1.5), incremental / full sync (bar 15%), and peak memory (bar 300 MB).
+Timings are for this machine at this moment; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+PROJECT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(PROJECT))
+
+from runner import demo  # noqa: E402
+from runner.backup import pg_dump_binary  # noqa: E402
+from runner.embedded import MASTER_DB, REPLICA_DB, REPLICA_SETTINGS, cluster  # noqa: E402
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Run ``command``: wall seconds, its own peak memory (MB), its stdout."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-2000:]
+            sys.exit(f"{' '.join(command[:4])} … failed:\n{tail}")
+    return wall, usage.ru_maxrss / 1024, out.decode(errors="replace")
+
+
+def replica(urls: dict, workdir: Path, *args: str) -> tuple[float, float, str]:
+    return timed(
+        [sys.executable, "-m", "runner.cli", *args]
+        + ["--master-url", urls["master"], "--replica-url", urls["replica"]]
+        + ["--workdir", str(workdir), "--project-dir", str(PROJECT)]
+    )
+
+
+def pg_dump_pipe(master: str, scratch: str) -> float:
+    with psycopg.connect(scratch.replace("/bench_dump", "/postgres")) as c:
+        c.autocommit = True
+        c.execute("drop database if exists bench_dump")
+        c.execute("create database bench_dump")
+    bindir = Path(pg_dump_binary()).parent
+    command = (
+        f"'{bindir}/pg_dump' -Fc -Z0 -d '{master}'"
+        f" | '{bindir}/pg_restore' --no-owner -d '{scratch}'"
+    )
+    started = time.perf_counter()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    return time.perf_counter() - started
+
+
+def change_master(master: str) -> tuple[int, int]:
+    """About 1% new messages and 1% updated conversations."""
+    with psycopg.connect(master, autocommit=True) as conn:
+        messages = conn.execute("select count(*) from whatsapp_messages").fetchone()[0]
+        added = conn.execute(
+            "insert into whatsapp_messages (id, sender_number, content, payload,"
+            " awaits_response, receiver_number, wa_timestamp, test_mode,"
+            " test_scenario_name, created_at)"
+            " select gen_random_uuid(), sender_number, content || ' (new)', payload,"
+            " awaits_response, receiver_number, now(), test_mode,"
+            " test_scenario_name, now()"
+            " from whatsapp_messages order by md5(id::text) limit %s",
+            (messages // 100,),
+        ).rowcount
+        conversations = conn.execute("select count(*) from conversations").fetchone()[0]
+        updated = conn.execute(
+            "update conversations set status = 'validated', updated_at = now()"
+            " where id in (select id from conversations order by random() limit %s)",
+            (conversations // 100,),
+        ).rowcount
+    return added, updated
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=770)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path(".replica/bench-sync"))
+    args = parser.parse_args()
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    with (
+        cluster(work / "master", MASTER_DB) as master,
+        cluster(work / "replica", REPLICA_DB, REPLICA_SETTINGS) as replica_root,
+    ):
+        print(f"synthetic master: scale {args.scale} …", flush=True)
+        demo.ensure_master(master, seed=42, scale=args.scale)
+        with psycopg.connect(replica_root, autocommit=True) as conn:
+            conn.execute("drop database if exists bench_sync")
+            conn.execute("create database bench_sync")
+        urls = {
+            "master": master,
+            "replica": replica_root.replace(f"/{REPLICA_DB}", "/bench_sync"),
+        }
+        demo.ensure_local_tables(urls["replica"], master, seed=42)
+        scratch = replica_root.replace(f"/{REPLICA_DB}", "/bench_dump")
+        peaks: list[float] = []
+        dumps, fulls, incrementals = [], [], []
+        first, peak, _ = replica(urls, work, "sync")
+        peaks.append(peak)
+        print(f"first sync (empty replica): {first:.2f} s", flush=True)
+        for i in range(args.repeat):
+            dumps.append(pg_dump_pipe(master, scratch))
+            wall, peak, _ = replica(urls, work, "sync")
+            fulls.append(wall)
+            peaks.append(peak)
+            print(
+                f"round {i + 1}: pg_dump | pg_restore {dumps[-1]:.2f} s,"
+                f" replica sync {wall:.2f} s ({peak:.0f} MB)",
+                flush=True,
+            )
+        for i in range(args.repeat):
+            added, updated = change_master(master)
+            wall, peak, _ = replica(urls, work, "sync", "--mode", "incremental")
+            incrementals.append(wall)
+            peaks.append(peak)
+            print(
+                f"incremental {i + 1} (+{added:,} messages, {updated:,} conversations"
+                f" updated): {wall:.2f} s ({peak:.0f} MB)",
+                flush=True,
+            )
+        replica(urls, work, "verify")  # a difference ends the benchmark here
+        verified = True
+        nothing, peak, _ = replica(urls, work, "sync", "--mode", "incremental")
+        peaks.append(peak)
+        print(f"incremental, nothing changed: {nothing:.2f} s", flush=True)
+        with psycopg.connect(master) as conn:
+            messages = conn.execute("select count(*) from whatsapp_messages").fetchone()
+    dump, full, incremental = (
+        statistics.median(dumps),
+        statistics.median(fulls),
+        statistics.median(incrementals),
+    )
+    report = {
+        "scale": args.scale,
+        "whatsapp_messages": messages[0],
+        "pg_dump_pipe_s": round(dump, 2),
+        "first_sync_s": round(first, 2),
+        "full_sync_s": round(full, 2),
+        "full_over_pg_dump": round(full / dump, 2),
+        "incremental_s": round(incremental, 2),
+        "incremental_percent_of_full": round(100 * incremental / full, 1),
+        "nothing_changed_s": round(nothing, 2),
+        "peak_rss_mb": round(max(peaks), 1),
+        "verified_after_incremental": verified,
+    }
+    print(f"""
+scale {args.scale} ({messages[0]:,} whatsapp_messages), median of {args.repeat}:
+  pg_dump -Fc -Z0 | pg_restore            {dump:6.2f} s
+  replica sync, first (empty replica)     {first:6.2f} s   {first / dump:.2f}x pg_dump
+  replica sync (full)                     {full:6.2f} s   {full / dump:.2f}x pg_dump \
+(bar 1.5x)
+  replica sync --mode incremental (1%)    {incremental:6.2f} s   \
+{100 * incremental / full:.0f}% of the full sync (bar 15%)
+  incremental, nothing changed            {nothing:6.2f} s
+  peak memory of the runner               {max(peaks):6.1f} MB (bar 300 MB)""")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
