@@ -52,7 +52,7 @@
 
 {#
     The application's legacy local tables as they were before replication
-    (MASTER_SCHEMA.md, "The local database before replication"): the columns the
+    (docs/master.md, "The application's local tables before replication"): the columns the
     local staging models read.
 #}
 {% macro legacy_local_columns() %}

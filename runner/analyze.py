@@ -31,7 +31,7 @@ from runner.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA
 APP_SCHEMA = "public"
 ARCHIVE_SCHEMA = "local_archive"
 #: Legacy column -> master column, where the application named it differently
-#: (MASTER_SCHEMA.md: local ``project_id`` is master's ``current_project_id``).
+#: (docs/master.md: local ``project_id`` is master's ``current_project_id``).
 RENAMES = {("leads", "project_id"): "current_project_id"}
 POLICIES = ("master-wins", "local-wins")
 #: Conflicting keys listed per table in the report.

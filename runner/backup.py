@@ -48,13 +48,13 @@ def rollback(
                 + ", ".join(map(str, sorted(gens)))
             )
         with conn.transaction():
-            runlock.check_held(conn)
             live = conn.execute(
                 f"select max(run_id) from {schemas.meta}.runs"
                 " where status = 'succeeded'"
             ).fetchone()[0]
             publish.restore(conn, schemas, gens[run], live)
             _record(conn, schemas, run)
+            runlock.check_held(conn)  # last, just before the commit
     return gens[run]
 
 

@@ -340,7 +340,7 @@ def _tables(table_list: str | None) -> tuple[str, ...]:
 def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> None:
     """Build a synthetic master and a replica, sync them, and show the counts.
 
-    Creates (or reuses) the synthetic master of MASTER_SCHEMA.md and the replica's
+    Creates (or reuses) the synthetic master of docs/master.md and the replica's
     legacy local tables, runs extract-load and dbt build, and prints master vs
     replica row counts. It never writes into a database holding CRM tables it did
     not create.

@@ -150,10 +150,10 @@ def build_models(
                 runner_vars=runner_vars,
             )
             with connect_replica(replica_url) as conn, conn.transaction():
-                runlock.check_held(conn)
                 publish.publish(conn, schemas, live or 0, None, partial=True)
                 if live is not None:  # its models are no longer all one build's
                     meta.set_fingerprint(conn, live, None)
+                runlock.check_held(conn)  # last, just before the commit
         except BaseException:
             with (
                 contextlib.suppress(ReplicaError, psycopg.Error),
@@ -395,12 +395,12 @@ class _Sync:
     def _publish(self, run_id: int) -> None:
         assert self.result.load is not None
         with connect_replica(self.replica_url) as conn, conn.transaction():
-            runlock.check_held(conn)
             replaced = live_run(conn, self.schemas)
             notes = publish.publish(conn, self.schemas, run_id, replaced)
             self.result.load.schema_changes += notes
             meta.succeed(conn, run_id, notes)
             pause("publish-commit")
+            runlock.check_held(conn)  # last, just before the commit
         self.result.replaced_run = replaced
         with connect_replica(self.replica_url, autocommit=True) as conn:
             publish.prune(conn, self.schemas, self.keep)

@@ -1,4 +1,4 @@
-"""A deterministic synthetic master and replica-local tables, per MASTER_SCHEMA.md.
+"""A deterministic synthetic master and replica-local tables, per docs/master.md.
 
 The same seed gives the same rows; only timestamps move with the anchor time
 (``now`` by default) because the master's dashboards count "today" and "this week".

@@ -1,4 +1,4 @@
-"""analyze: the schema gap of MASTER_SCHEMA.md, a DDL that closes it, a plan."""
+"""analyze: the schema gap of docs/master.md, a DDL that closes it, a plan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ MISSING_TABLES = {
     "conversation_audit_log",
     "lead_status_history",
 }
-#: MASTER_SCHEMA.md: master's leads have 21 columns, the local ones 6.
+#: docs/master.md: master's leads have 21 columns, the local ones 6.
 LEADS_MISSING = [
     "email",
     "updated_at",

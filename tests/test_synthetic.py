@@ -1,4 +1,4 @@
-"""The synthetic master follows MASTER_SCHEMA.md: counts, shapes, links, dashboards."""
+"""The synthetic master follows docs/master.md: counts, shapes, links, dashboards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from runner import synthetic
 from runner.settings import CRM_TABLES
 
-# MASTER_SCHEMA.md, "Row counts in the master".
+# docs/master.md, "Tables and row counts".
 DOCUMENTED = {
     "conversations": 499,
     "whatsapp_messages": 1296,

@@ -1,5 +1,5 @@
 -- The application's own tables in the replica database before the first sync
--- (MASTER_SCHEMA.md, "The local database before replication").
+-- (docs/master.md, "The application's local tables before replication").
 create table if not exists clients (
     id uuid primary key,
     name varchar(255) not null,

@@ -1,4 +1,4 @@
--- The synthetic master: the CRM's tables as MASTER_SCHEMA.md documents them,
+-- The synthetic master: the CRM's tables as docs/master.md documents them,
 -- plus the message queue (not replicated) and the four dashboard views.
 create table clients (
     id uuid primary key,
