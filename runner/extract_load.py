@@ -402,7 +402,9 @@ def _run(
         schema.ensure_user_types(
             control, target.types, [t for r in relations for t in r.user_types]
         )
-    if mode == "incremental":
+    if mode == "incremental" or target.since_run is not None:
+        # Tables a generation holds are merged: by cursor (incremental), or by
+        # comparing every row (full). Others are loaded whole.
         return incremental.run(
             coordinator,
             master_url,
@@ -414,6 +416,7 @@ def _run(
             target,
             jobs,
             progress,
+            compare="cursor" if mode == "incremental" else "rows",
         )
     return _full(
         master_url,

@@ -32,6 +32,7 @@ Merged tables take no checksums (they would read every row on both sides);
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 from array import array
@@ -55,6 +56,8 @@ from runner.swap import swap_in
 LOOKBACK = timedelta(minutes=15)
 
 _DELTA = sql.Identifier("_crm_delta")
+#: Numbers the work tables of a run's row comparisons.
+_WORK_TABLES = itertools.count()
 
 
 def cursor_column(rel: schema.Relation, spec: TableSpec) -> str | None:
@@ -110,6 +113,7 @@ def run(
     target,
     jobs: int,
     progress,
+    compare: str = "cursor",
 ) -> object:
     from runner.extract_load import (  # the engine imports this module
         finish,
@@ -139,7 +143,7 @@ def run(
                 if not (
                     before[r.name] == r.columns
                     and r.is_table
-                    and cursors[r.name]
+                    and (cursors[r.name] or compare == "rows")
                     and keys[r.name]
                 )
             ]
@@ -159,10 +163,11 @@ def run(
             with replica.transaction():
                 # Room for the merge's temporary table in memory (this session).
                 replica.execute("set local temp_buffers = '256MB'")
+                merge = _Diff if compare == "rows" else _Merge
                 for rel in relations:
                     if rel.name not in loads:
                         readers.open()
-                        loads[rel.name] = _Merge(
+                        loads[rel.name] = merge(
                             coordinator,
                             replica,
                             readers,
@@ -181,9 +186,8 @@ def run(
                     [(r.name, fresh[r.name]) for r in whole],
                     renames,
                 )
-                return finish(
-                    replica, run_id, "incremental", snapshot, ordered, notes, target
-                )
+                mode = "full" if compare == "rows" else "incremental"
+                return finish(replica, run_id, mode, snapshot, ordered, notes, target)
     finally:
         readers.close()
 
@@ -235,6 +239,7 @@ class _Merge:
         self.master, self.replica, self.readers = master, replica, readers
         self.rel, self.spec, self.key, self.run_id = rel, spec, key, run_id
         self.since_run = since_run
+        self.landing = landing
         self.target = sql.Identifier(landing, rel.name)
         self.source = sql.Identifier(rel.schema, rel.name)
         self.key_hash = row_hash(replica, landing, rel.name, key)
@@ -447,6 +452,123 @@ class _Merge:
             (ctids,),
         )
         return 0
+
+
+class _Diff(_Merge):
+    """A full run's merge into a table a generation already holds: every row is
+    compared, by content, and only what differs is written (the table's indexes
+    are kept up to date instead of built again).
+
+    Master's rows travel as (key hash, row hash, cursor) into a work table of the
+    replica's, while the replica hashes its own rows beside; one join then gives
+    the rows master no longer has (deleted by location, or flagged), and the keys
+    whose row is new or differs, which are fetched from master in the snapshot and
+    merged. Master's count and checksum are the sum of its row hashes (what a full
+    load measures); the replica's are the hashes of the rows it kept plus those of
+    the rows as the merge wrote them (RETURNING): both read from each side's own
+    rows, so a merge that wrote something else is seen.
+    """
+
+    def _load(self, cursor: str | None) -> meta.TableLoad:
+        table = self.rel.name
+        whole_row = row_hash(self.replica, self.landing, table)
+        kind = sql.SQL(self._type(cursor)) if cursor else sql.SQL("text")
+        theirs = sql.Identifier(
+            self.landing, f"_crm_theirs_{self.run_id}_{next(_WORK_TABLES)}"
+        )
+        self.readers.replica.execute(
+            sql.SQL("create unlogged table {} (k bigint, r bigint, c {})").format(
+                theirs, kind
+            )
+        )
+        streamed = self.readers.pool.submit(
+            stream.pipe,
+            self.readers.master,
+            self.readers.replica,
+            sql.SQL("select {}, {}, {} from {} as t").format(
+                self.key_hash,
+                whole_row,
+                sql.Identifier("t", cursor) if cursor else sql.SQL("null"),
+                self.source,
+            ),
+            sql.SQL("copy {} from stdin (format binary)").format(theirs),
+        )
+        self.replica.execute(
+            sql.SQL(
+                "create temporary table _crm_ours on commit drop as"
+                " select ctid as loc, {} as k, {} as r from {} as t"
+            ).format(self.key_hash, whole_row, self.target)
+        )
+        nbytes = streamed.result()
+        gone, wanted, m_rows, m_sum, r_rows, kept_sum, newest = self.replica.execute(
+            sql.SQL(
+                "select array_agg(o.loc) filter (where t.k is null),"
+                " array_agg(t.k) filter"
+                " (where t.k is not null and o.r is distinct from t.r),"
+                " count(t.k), coalesce(sum(t.r), 0), count(o.k),"
+                " coalesce(sum(o.r) filter (where o.r = t.r), 0),"
+                " max(t.c)::text"
+                " from _crm_ours as o full join {} as t using (k)"
+            ).format(theirs)
+        ).fetchone()
+        # Dropped by this session, which holds it since the join (a failed run
+        # leaves it in the build area, which the next run drops).
+        self.replica.execute(sql.SQL("drop table _crm_ours, {}").format(theirs))
+        inserted = written_sum = 0
+        if wanted:
+            self._create_delta()
+            nbytes += stream.copy_table(
+                self.master,
+                self.replica,
+                self.rel,
+                _DELTA,
+                where=sql.SQL("{} = any({}::bigint[])").format(
+                    self.key_hash, sql.Literal(wanted)
+                ),
+            )
+            inserted, _, written_sum = self._write(whole_row)
+            self.replica.execute(sql.SQL("drop table {}").format(_DELTA))
+        removed = self._apply_deletes([str(loc) for loc in gone or []])
+        flagged = len(gone or []) if self.spec.deletes == "flag" else 0
+        load = meta.TableLoad(
+            table,
+            m_rows,
+            int(m_sum),
+            r_rows + inserted - removed - flagged,
+            int(kept_sum) + int(written_sum),
+            nbytes,
+            0.0,
+            cursor,
+            newest,
+        )
+        load.changed_rows = len(wanted or []) + len(gone or [])
+        return load
+
+    def _write(self, whole_row: sql.Composable) -> tuple[int, int, int]:
+        """Upsert the delta by key: rows new, rows changed, and the sum of the
+        hashes of the rows as written."""
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = excluded.{}").format(
+                sql.Identifier(c.name), sql.Identifier(c.name)
+            )
+            for c in self.rel.columns
+            if c.name not in self.key
+        )
+        action = (
+            sql.SQL("do update set {}").format(updates)
+            if len(self.key) < len(self.rel.columns)
+            else sql.SQL("do nothing")
+        )
+        created, changed, written = self.replica.execute(
+            sql.SQL(
+                "with merged as (insert into {} as t select * from {}"
+                " on conflict ({}) {} returning xmax = 0 as created, {} as h)"
+                " select count(*) filter (where created),"
+                " count(*) filter (where not created), coalesce(sum(h), 0)"
+                " from merged"
+            ).format(self.target, _DELTA, _keys(self.key), action, whole_row)
+        ).fetchone()
+        return created, changed, written
 
 
 def _fetch(conn: psycopg.Connection, query: sql.Composable) -> tuple:

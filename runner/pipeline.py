@@ -291,6 +291,8 @@ class _Sync:
         finally:
             self._record(run_id)
         with contextlib.suppress(ReplicaError, psycopg.Error):
+            _timed(result, "prune", self._prune)
+        with contextlib.suppress(ReplicaError, psycopg.Error):
             self._report(run_id)
         return result
 
@@ -402,8 +404,16 @@ class _Sync:
             pause("publish-commit")
             runlock.check_held(conn)  # last, just before the commit
         self.result.replaced_run = replaced
+
+    def _prune(self) -> None:
+        """Drop the generations beyond --keep (after the publish: not in its
+        transaction, and a failure here loses nothing)."""
         with connect_replica(self.replica_url, autocommit=True) as conn:
-            publish.prune(conn, self.schemas, self.keep)
+            dropped = publish.prune(conn, self.schemas, self.keep)
+        if dropped:
+            self.result.steps[-1].detail = "dropped the generation of run " + ", ".join(
+                map(str, dropped)
+            )
 
     def _fail(self, run_id: int, exc: BaseException) -> None:
         """Record the run failed; the build area goes (nothing was published)."""

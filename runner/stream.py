@@ -95,11 +95,23 @@ def copy_table(
     )
     if where is not None:
         select = sql.SQL("{} where {}").format(select, where)
-    out = sql.SQL("copy ({}) to stdout (format binary)").format(select)
     freeze = sql.SQL(", freeze") if where is None else sql.SQL("")
     into = sql.SQL("copy {} ({}) from stdin (format binary{})").format(
         target, cols, freeze
     )
+    return pipe(master, replica, select, into, tick)
+
+
+def pipe(
+    master: psycopg.Connection,
+    replica: psycopg.Connection,
+    select: sql.Composable,
+    into: sql.Composable,
+    tick: Callable[[int], None] | None = None,
+) -> int:
+    """Stream the rows of ``select`` on master into ``into`` (a ``COPY … FROM
+    STDIN (FORMAT binary)``) on the replica; returns the bytes streamed."""
+    out = sql.SQL("copy ({}) to stdout (format binary)").format(select)
     nbytes = 0
     with replica.cursor() as rcur, rcur.copy(into) as writer:
         for batch in read_copy(master, out):

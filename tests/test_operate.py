@@ -50,6 +50,7 @@ def test_sync_records_its_steps_and_the_build(pair):
         "dbt build",
         "extract-load",
         "prepare",
+        "prune",
         "publish",
         "report",
         "verify",

@@ -186,3 +186,42 @@ def test_an_incremental_sync_rebuilds_only_what_changed(pair):
     assert "dashboard_business_kpis" in built
     assert "conversations" not in built and "leads" not in built
     assert run(pair, "verify").exit_code == 0
+
+
+def test_a_full_sync_on_a_generation_compares_every_row(pair):
+    """A full sync that builds on a generation compares every row by content:
+    it finds an update that left the cursor alone (an incremental run cannot),
+    writes only what differs, and rebuilds only what descends from it."""
+    assert run(pair, "sync", "--keep", "1").exit_code == 0
+    assert run(pair, "sync", "--keep", "1").exit_code == 0  # keeps run 1's
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute(
+            "update whatsapp_messages set content = content || ' (edited)'"
+            " where id = (select id from whatsapp_messages order by id limit 1)"
+        )
+        conn.execute(
+            "delete from whatsapp_messages where id ="
+            " (select id from whatsapp_messages order by id desc limit 1)"
+        )
+        conn.execute(
+            "insert into whatsapp_messages (id, sender_number, content, payload,"
+            " test_mode, created_at) values (gen_random_uuid(), '+972500000001',"
+            " 'new', '{}', true, '2001-01-01')"
+        )
+    result = run(pair, "sync", "--keep", "1")
+    assert result.exit_code == 0, result.output
+    for table in ("whatsapp_messages", "conversations", "leads"):
+        assert rows_text(pair["replica"], "public", table) == rows_text(
+            pair["master"], "public", table
+        ), table
+    built = build_nodes(pair["replica"])
+    assert "int_whatsapp_messages_linked_to_leads" in built
+    assert "leads" not in built and "conversations" not in built
+    with psycopg.connect(pair["replica"]) as conn:
+        checksums = conn.execute(
+            "select master_checksum = replica_checksum from replica_meta.table_loads"
+            " where run_id = (select max(run_id) from replica_meta.runs)"
+            " and table_name = 'whatsapp_messages'"
+        ).fetchone()
+    assert checksums == (True,)
+    assert run(pair, "verify").exit_code == 0

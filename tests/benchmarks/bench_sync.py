@@ -11,7 +11,8 @@ memory, max RSS):
   database (uncompressed, as a pipe should be), REPEAT times;
 - the first ``replica sync`` (an empty replica: every model built from nothing);
 - ``replica sync`` (full) REPEAT times more, on a replica that has been synced
-  (a sync builds on the oldest generation kept: the steady state of a replica);
+  (a sync builds on the oldest generation kept, ``--keep 1`` here so that there
+  is one from the second sync on: the steady state of a replica);
 - ``replica sync --mode incremental`` after about 1% new messages and 1% updated
   conversations on master, REPEAT times; then ``replica verify`` must pass;
 - ``replica sync --mode incremental`` with nothing changed on master.
@@ -38,7 +39,6 @@ import psycopg
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
-from runner import demo  # noqa: E402
 from runner.backup import pg_dump_binary  # noqa: E402
 from runner.embedded import MASTER_DB, REPLICA_DB, REPLICA_SETTINGS, cluster  # noqa: E402
 
@@ -59,10 +59,29 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 
 
 def replica(urls: dict, workdir: Path, *args: str) -> tuple[float, float, str]:
+    keep = ["--keep", "1"] if args[0] == "sync" else []
     return timed(
-        [sys.executable, "-m", "runner.cli", *args]
+        [sys.executable, "-m", "runner.cli", *args, *keep]
         + ["--master-url", urls["master"], "--replica-url", urls["replica"]]
         + ["--workdir", str(workdir), "--project-dir", str(PROJECT)]
+    )
+
+
+def make_master(url: str, scale: int) -> None:
+    """The synthetic master, made in a process of its own: this one stays small,
+    so that the commands it forks start small (a forked child's peak memory counts
+    its parent's pages until it execs)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from runner import demo;"
+            " demo.ensure_master(sys.argv[1], seed=42, scale=int(sys.argv[2]))",
+            url,
+            str(scale),
+        ],
+        check=True,
+        cwd=PROJECT,
     )
 
 
@@ -117,7 +136,7 @@ def main() -> None:
         cluster(work / "replica", REPLICA_DB, REPLICA_SETTINGS) as replica_root,
     ):
         print(f"synthetic master: scale {args.scale} …", flush=True)
-        demo.ensure_master(master, seed=42, scale=args.scale)
+        make_master(master, args.scale)
         with psycopg.connect(replica_root, autocommit=True) as conn:
             conn.execute("drop database if exists bench_sync")
             conn.execute("create database bench_sync")
@@ -125,7 +144,18 @@ def main() -> None:
             "master": master,
             "replica": replica_root.replace(f"/{REPLICA_DB}", "/bench_sync"),
         }
-        demo.ensure_local_tables(urls["replica"], master, seed=42)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from runner import demo;"
+                " demo.ensure_local_tables(sys.argv[1], sys.argv[2], seed=42)",
+                urls["replica"],
+                master,
+            ],
+            check=True,
+            cwd=PROJECT,
+        )
         scratch = replica_root.replace(f"/{REPLICA_DB}", "/bench_dump")
         peaks: list[float] = []
         dumps, fulls, incrementals = [], [], []
