@@ -22,6 +22,16 @@
 
 
 {#
+    `true` when var local_only_leads is `keep` (the legacy local-only leads are
+    also replica leads), else `false`: a SQL literal for the models that filter
+    on it.
+#}
+{% macro keeps_local_only_leads() -%}
+    {{ 'true' if merge_policy('local_only_leads') == 'keep' else 'false' }}
+{%- endmacro %}
+
+
+{#
     A column of a replica table whose row may also exist locally: master's value,
     or the local row's value when `local_conflict_policy` is local_wins and the
     local row exists (joined as `local_alias` on the id).

@@ -627,10 +627,11 @@ def rollback_command(
 @click.option("--fix", is_flag=True, help="Rewrite the files to fix what it can.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
-    """Lint the dbt models with sqlfluff (dbt templater, compiled on the replica).
+    """Lint the project's SQL with sqlfluff (dbt templater, compiled on the replica).
 
-    Starts the embedded replica when no replica URL is given. Exits with sqlfluff's
-    code: 0 clean, 1 violations.
+    Default: the models, the analyses and the SQL tests. Starts the embedded
+    replica when no replica URL is given. Exits with sqlfluff's code: 0 clean, 1
+    violations.
 
     \b
     Example:
@@ -642,7 +643,7 @@ def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
             place.project_dir,
             place.workdir,
             place.replica_url,
-            paths or ("models",),
+            paths or ("models", "analyses", "tests"),
             fix=fix,
         )
     if code:

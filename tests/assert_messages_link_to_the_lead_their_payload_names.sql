@@ -34,12 +34,13 @@ named_in_payload as (
         messages.id as whatsapp_message_id,
         named.number
     from messages
-    cross join lateral (
-        values
-        (messages.payload #>> '{entry,0,changes,0,value,messages,0,from}'),
-        (messages.payload #>> '{entry,0,changes,0,value,contacts,0,wa_id}'),
-        (messages.payload #>> '{contacts,0,wa_id}')
-    ) as named (number)
+    cross join
+        lateral (
+            values
+            (messages.payload #>> '{entry,0,changes,0,value,messages,0,from}'),
+            (messages.payload #>> '{entry,0,changes,0,value,contacts,0,wa_id}'),
+            (messages.payload #>> '{contacts,0,wa_id}')
+        ) as named (number)
     where named.number is not null
 ),
 

@@ -19,7 +19,7 @@ final as (
         local_leads.name,
         local_leads.phone,
         local_leads.status,
-        {{ 'true' if merge_policy('local_only_leads') == 'keep' else 'false' }}
+        {{ keeps_local_only_leads() }}
             as is_in_replica,
         local_leads.created_at
     from local_leads

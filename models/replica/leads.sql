@@ -33,7 +33,7 @@ final as (
     from merged
     where
         is_in_master
-        or {{ 'true' if merge_policy('local_only_leads') == 'keep' else 'false' }}
+        or {{ keeps_local_only_leads() }}
 )
 
 select * from final
