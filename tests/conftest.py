@@ -16,9 +16,9 @@ import supabase
 from click.testing import CliRunner, Result
 from psycopg.conninfo import make_conninfo
 
-from runner import demo
-from runner.cli import cli
-from runner.embedded import cluster
+from crm_replica.cli import cli
+from crm_replica.db import cluster
+from crm_replica.demo import setup as demo
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,9 @@ import psycopg
 import pytest
 from conftest import new_database, run_cli
 
-from runner import analyze, demo
-from runner.analyze_report import DDL_FILE, PLAN_FILE, REPORT_FILE
+from crm_replica.analyze import DDL_FILE, PLAN_FILE, REPORT_FILE
+from crm_replica.analyze import compare as analyze
+from crm_replica.demo import setup as demo
 
 MISSING_TABLES = {
     "conversations",

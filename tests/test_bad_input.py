@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from conftest import PROJECT_DIR, new_database, rows_text, run_cli
 
-from runner import demo
+from crm_replica.demo import setup as demo
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_a_column_dropped_and_added_again_verifies_by_name(
 def replica_cli(*args: str) -> subprocess.Popen:
     """`replica ARGS` as a user runs it, in a process group of its own."""
     return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", *args],
+        [sys.executable, "-m", "crm_replica.cli", *args],
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

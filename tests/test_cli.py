@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import new_database, run_cli
 
-from runner import __version__
-from runner.cli import cli
+from crm_replica import __version__
+from crm_replica.cli import cli
 
 COMMANDS = sorted(cli.commands)
 

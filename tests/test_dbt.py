@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 from conftest import PROJECT_DIR, new_database, run_cli
 
-from runner import dbt_invoke
-from runner.errors import EXIT_DBT_FAILED
-from runner.extract_load import extract_load
+from crm_replica.errors import EXIT_DBT_FAILED
+from crm_replica.load import extract_load
+from crm_replica.sync import dbt as dbt_invoke
 
 
 def test_build_passes_every_test(synced):

@@ -11,10 +11,11 @@ import psycopg
 import pytest
 from conftest import PROJECT_DIR, new_database, run_cli
 
-from runner import dbt_invoke, demo
-from runner.errors import EXIT_DBT_FAILED
-from runner.extract_load import extract_load
-from runner.settings import CRM_TABLES
+from crm_replica.demo import setup as demo
+from crm_replica.errors import EXIT_DBT_FAILED
+from crm_replica.load import extract_load
+from crm_replica.settings import CRM_TABLES
+from crm_replica.sync import dbt as dbt_invoke
 
 
 def fresh_replica(master_url: str, clusters: dict, prefix: str, local: bool) -> str:

@@ -11,14 +11,12 @@ import pytest
 from conftest import new_database, rows_text, run_cli
 from psycopg.conninfo import make_conninfo
 
-from runner import config as replication
-from runner import demo, meta
-from runner.checksum import count_and_checksum
-from runner.db import connect_master
-from runner.errors import ReplicaError
-from runner.extract_load import Progress, extract_load
-from runner.schema import list_tables
-from runner.settings import CRM_TABLES
+from crm_replica.db import connect_master, count_and_checksum, list_tables
+from crm_replica.demo import setup as demo
+from crm_replica.errors import ReplicaError
+from crm_replica.load import Progress, extract_load
+from crm_replica.load import runlog as meta
+from crm_replica.settings import CRM_TABLES, replication
 
 
 @pytest.fixture
@@ -538,7 +536,7 @@ def test_ctrl_c_leaves_the_previous_load_and_records_the_run(master_url, replica
 def test_checksums_agree_across_major_versions(tmp_path, clusters):
     """A master on PostgreSQL 16 (as Supabase runs an older major than the
     embedded replica): every type's checksum must come out the same on 18."""
-    from runner.embedded import cluster
+    from crm_replica.db import cluster
 
     replica = new_database(clusters["replica"], "cross")
     with cluster(tmp_path / "pg16", "old_master", version=16) as master:

@@ -6,11 +6,11 @@ import psycopg
 import pytest
 from conftest import new_database, rows_text
 
-from runner import meta
-from runner.db import connect_master
-from runner.errors import ReplicaError
-from runner.extract_load import extract_load
-from runner.settings import CRM_TABLES, DASHBOARD_VIEWS
+from crm_replica.db import connect_master
+from crm_replica.errors import ReplicaError
+from crm_replica.load import extract_load
+from crm_replica.load import runlog as meta
+from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS
 
 
 @pytest.mark.parametrize("table", CRM_TABLES)

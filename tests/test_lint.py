@@ -13,7 +13,7 @@ def test_models_lint_clean(clusters, tmp_path):
         [
             sys.executable,
             "-m",
-            "runner.cli",
+            "crm_replica.cli",
             "lint",
             "--project-dir",
             str(PROJECT_DIR),

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 from conftest import new_database, rows_text, run_cli
 
-from runner import demo
-from runner.errors import EXIT_DBT_FAILED
+from crm_replica.demo import setup as demo
+from crm_replica.errors import EXIT_DBT_FAILED
 
 
 @pytest.fixture

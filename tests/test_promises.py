@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from conftest import PROJECT_DIR, new_database, rows_text, run_cli
 
-from runner import demo
-from runner.backup import pg_dump_binary
-from runner.errors import EXIT_DBT_FAILED, EXIT_VERIFY_FAILED
-from runner.settings import CRM_TABLES
+from crm_replica.demo import setup as demo
+from crm_replica.errors import EXIT_DBT_FAILED, EXIT_VERIFY_FAILED
+from crm_replica.settings import CRM_TABLES
+from crm_replica.sync import pg_dump_binary
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def copy_project(tmp_path: Path) -> Path:
         PROJECT_DIR,
         target,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", ".replica", "target", "logs", "runner", "__pycache__"
+            ".git", ".venv", ".replica", "target", "logs", "crm_replica", "__pycache__"
         ),
     )
     return target

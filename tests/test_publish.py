@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from conftest import PROJECT_DIR, new_database, rows_text, run_cli
 
-from runner import demo
+from crm_replica.demo import setup as demo
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ def run(pair: dict, command: str, *extra: str):
 
 def paused_sync(pair: dict, point: str, *extra: str) -> subprocess.Popen:
     """`replica sync` in a process of its own, held at ``point`` for a while
-    (runner.pipeline.pause); returns once it is there."""
+    (crm_replica.sync.pipeline.pause); returns once it is there."""
     marker = pair["work"] / "paused"
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "sync", *pair["args"], *extra]
+        [sys.executable, "-m", "crm_replica.cli", "sync", *pair["args"], *extra]
         + ["--workdir", str(pair["work"]), "--project-dir", str(PROJECT_DIR)],
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE,

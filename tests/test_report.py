@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from conftest import new_database, run_cli
 
-from runner import meta
-from runner.errors import ReplicaError
-from runner.extract_load import extract_load
+from crm_replica.errors import ReplicaError
+from crm_replica.load import extract_load
+from crm_replica.load import runlog as meta
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -10,7 +10,7 @@ import pytest
 from conftest import new_database, run_cli
 from test_verify import land
 
-from runner import demo
+from crm_replica.demo import setup as demo
 
 TABLES = ("clients", "leads", "conversations", "whatsapp_messages")
 

@@ -8,8 +8,8 @@ import re
 import psycopg
 import pytest
 
-from runner import synthetic
-from runner.settings import CRM_TABLES
+from crm_replica.demo import synthetic
+from crm_replica.settings import CRM_TABLES
 
 # docs/master.md, "Tables and row counts".
 DOCUMENTED = {

@@ -12,7 +12,7 @@ import pytest
 import supabase
 from conftest import new_database, run_cli
 
-from runner.secrets import url_password
+from crm_replica.db import url_password
 
 
 def master_count(server, table: str) -> int:
@@ -194,7 +194,7 @@ def master_as_replica(supabase_master):
     """A master database, and a URL that reaches it by other text."""
     name = f"guard_{int(time.time() * 1000) % 10**8}"
     supabase.master_database(supabase_master, name)
-    from runner import demo
+    from crm_replica.demo import setup as demo
 
     demo.ensure_master(supabase_master.url("crm_owner", name), seed=7, scale=1)
     master = supabase_master.url("postgres", name)
@@ -265,7 +265,7 @@ def test_no_part_of_a_password_is_printed(password, supabase_master, tmp_path):
 def test_a_second_run_is_refused_at_once_naming_the_first(
     master_url, clusters, tmp_path
 ):
-    from runner.meta import RUN_LOCK_KEY
+    from crm_replica.load import RUN_LOCK_KEY
 
     replica = new_database(clusters["replica"], "twice")
     args = ["extract-load", "--master-url", master_url, "--replica-url", replica]

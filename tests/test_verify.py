@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from conftest import new_database, run_cli
 
-from runner.extract_load import extract_load
+from crm_replica.load import extract_load
 
 TABLES = ("clients", "leads", "conversations")
 
@@ -16,7 +16,7 @@ TABLES = ("clients", "leads", "conversations")
 def land(master: str, replica: str, tables) -> None:
     """Load ``tables`` into the replica's landing schema with the runner's engine."""
     try:  # the configurable engine takes table specs
-        from runner.config import TableSpec
+        from crm_replica.settings import TableSpec
     except ImportError:
         extract_load(master, replica, tables=tuple(tables))
     else:

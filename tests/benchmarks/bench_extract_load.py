@@ -36,8 +36,13 @@ from pathlib import Path
 
 import psycopg
 
-from runner.checksum import count_and_checksum
-from runner.embedded import MASTER_DB, REPLICA_DB, REPLICA_SETTINGS, cluster
+from crm_replica.db import (
+    MASTER_DB,
+    REPLICA_DB,
+    REPLICA_SETTINGS,
+    cluster,
+    count_and_checksum,
+)
 
 TABLE = "whatsapp_messages"
 
@@ -76,7 +81,7 @@ def ours(master: str, replica: str, *extra: str) -> tuple[float, float, dict]:
     command = [
         sys.executable,
         "-m",
-        "runner.cli",
+        "crm_replica.cli",
         "extract-load",
         "--master-url",
         master,

@@ -39,8 +39,13 @@ import psycopg
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
-from runner.backup import pg_dump_binary  # noqa: E402
-from runner.embedded import MASTER_DB, REPLICA_DB, REPLICA_SETTINGS, cluster  # noqa: E402
+from crm_replica.db import (  # noqa: E402
+    MASTER_DB,
+    REPLICA_DB,
+    REPLICA_SETTINGS,
+    cluster,
+)  # noqa: E402
+from crm_replica.sync import pg_dump_binary  # noqa: E402
 
 
 def timed(command: list[str]) -> tuple[float, float, str]:
@@ -61,7 +66,7 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 def replica(urls: dict, workdir: Path, *args: str) -> tuple[float, float, str]:
     keep = ["--keep", "1"] if args[0] == "sync" else []
     return timed(
-        [sys.executable, "-m", "runner.cli", *args, *keep]
+        [sys.executable, "-m", "crm_replica.cli", *args, *keep]
         + ["--master-url", urls["master"], "--replica-url", urls["replica"]]
         + ["--workdir", str(workdir), "--project-dir", str(PROJECT)]
     )

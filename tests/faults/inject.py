@@ -7,7 +7,7 @@ a process group of its own and hits it with one fault: SIGINT to the process gro
 sessions on master or on the replica. An extract-load is hit after a random delay
 within its usual duration; a sync in each of its phases in turn (prepare,
 extract-load, dbt build, verify, publish, and inside the publishing transaction
-before it commits), which the sync's pause hook (runner.pipeline.pause) holds open
+before it commits), which the pause hook of crm_replica.sync.pipeline holds open
 for a moment so that the fault lands there. Then it checks:
 
 - master is unchanged by the run (its catalog and every table's checksum are what
@@ -43,9 +43,11 @@ import psycopg
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
-from runner import demo  # noqa: E402
-from runner.checksum import count_and_checksum  # noqa: E402
-from runner.embedded import cluster  # noqa: E402
+from crm_replica.db import (  # noqa: E402
+    cluster,  # noqa: E402
+    count_and_checksum,  # noqa: E402
+)
+from crm_replica.demo import setup as demo  # noqa: E402
 
 FAULTS = ("sigint", "sigterm", "sigkill", "kill-master-backend", "kill-replica-backend")
 COMMANDS = ("extract-load", "sync", "sync-incremental")
@@ -74,7 +76,7 @@ def replica(
     args: list[str], urls: dict, workdir: Path, env: dict | None = None
 ) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", *args]
+        [sys.executable, "-m", "crm_replica.cli", *args]
         + ["--master-url", urls["master"], "--replica-url", urls["replica"]]
         + ["--workdir", str(workdir), "--project-dir", str(PROJECT)],
         cwd=PROJECT,

@@ -1,0 +1,373 @@
+"""Prove the copy: counts and content checksums, master against the replica.
+
+Two layers are checked against master's tables: the landing schema the runner
+loads (``master_raw``) and the replica models dbt builds (``public``). Both sides
+run under db.SESSION_SETTINGS, in one REPEATABLE READ READ ONLY transaction each,
+so that row text (and so the checksums) compare equal when the rows do.
+
+Master's dashboards are views that compute a new uuid and ``now()`` on every read:
+they are compared on everything but those volatile columns, and the system metrics
+(a moving 24-hour window over a queue the replica does not have) by count only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from crm_replica import format as summary
+from crm_replica.db import (
+    Shape,
+    connect_master,
+    connect_replica,
+    count_and_checksum_columns,
+    database_error,
+    one_line,
+    refuse_row_security,
+    row_hashes,
+    shape,
+)
+from crm_replica.errors import CheckAborted, ReplicaError
+from crm_replica.load import runlog as meta
+from crm_replica.settings import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
+
+#: Columns a master view recomputes on every read.
+VOLATILE_COLUMNS = frozenset({"id", "updated_at", "created_at"})
+#: Views whose content cannot be compared at all, only their row count.
+COUNT_ONLY = frozenset({"dashboard_system_metrics"})
+#: How many differing keys to name per table.
+EXAMPLES = 3
+
+
+@dataclass
+class TableCheck:
+    layer: str  # "landing" or "models"
+    table: str
+    compared: str  # "rows", "columns" (volatile ones left out), "count"
+    master_rows: int | None
+    replica_rows: int | None
+    master_checksum: int | None = None
+    replica_checksum: int | None = None
+    notes: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return (
+            not self.notes
+            and self.master_rows is not None
+            and self.master_rows == self.replica_rows
+            and self.master_checksum == self.replica_checksum
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+
+@dataclass
+class VerifyResult:
+    against: str  # "master" (live) or "snapshot" (the last run's recorded figures)
+    checks: list[TableCheck]
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.matches for c in self.checks)
+
+    @property
+    def failures(self) -> list[TableCheck]:
+        return [c for c in self.checks if not c.matches]
+
+
+def _compared_columns(table: str, master: Shape) -> tuple[str, list[str] | None]:
+    """What to compare of a master relation, and which columns (None: all)."""
+    if not master.is_view:
+        return "rows", None
+    if table in COUNT_ONLY:
+        return "count", []
+    return "columns", [c for c in master.columns if c not in VOLATILE_COLUMNS]
+
+
+def _measure(
+    conn: psycopg.Connection, schema: str, table: str, compared: str, cols
+) -> tuple[int, int | None]:
+    if compared == "count":
+        query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        return conn.execute(query).fetchone()[0], None
+    return count_and_checksum_columns(conn, schema, table, cols)
+
+
+def _examples(
+    master: psycopg.Connection,
+    replica: psycopg.Connection,
+    table: str,
+    schema: str,
+    key: Sequence[str],
+    limit: int,
+    columns: Sequence[str] | None,
+) -> list[str]:
+    """Up to ``limit`` keys whose rows differ (on ``columns``, all when None), are
+    missing, or are extra."""
+    theirs = row_hashes(master, MASTER_SCHEMA, table, key, columns)
+    ours = (
+        row_hashes(replica, schema, table, key, columns) if theirs is not None else None
+    )
+    if theirs is None or ours is None:
+        return []
+    label = ",".join(key)
+    found = [
+        f"{label}={k} differs" for k in theirs if k in ours and ours[k] != theirs[k]
+    ]
+    found += [f"{label}={k} missing" for k in theirs if k not in ours]
+    found += [f"{label}={k} extra" for k in ours if k not in theirs]
+    return sorted(found)[:limit]
+
+
+def _check(
+    master: psycopg.Connection | None,
+    replica: psycopg.Connection,
+    layer: str,
+    schema: str,
+    table: str,
+    m_rel: Shape | None,
+    m_measure: tuple[int, int | None] | None,
+    examples: int,
+) -> TableCheck:
+    if m_rel is None:
+        return TableCheck(layer, table, "count", None, None, notes=["not on master"])
+    compared, cols = _compared_columns(table, m_rel)
+    m_rows, m_sum = m_measure or (None, None)
+    check = TableCheck(layer, table, compared, m_rows, None, m_sum)
+    if m_measure is None:
+        check.notes.append("no recorded load")
+    r_rel = shape(replica, schema, table)
+    if r_rel is None:
+        check.notes.append(f"{schema}.{table} missing")
+        return check
+    if compared == "rows":
+        # Columns compare by name, hashed in master's order on both sides: a
+        # column master dropped and added again sits elsewhere in the replica.
+        extra = [c for c in r_rel.columns if c not in m_rel.columns]
+        missing = [c for c in m_rel.columns if c not in r_rel.columns]
+        change = [f"+{c}" for c in missing] + [f"-{c}" for c in extra]
+        if change:
+            check.notes.append("columns differ: " + ", ".join(change))
+        cols = [c for c in m_rel.columns if c in r_rel.columns]
+    if cols and any(c not in r_rel.columns for c in cols):
+        check.notes.append(f"columns missing in {schema}.{table}")
+        cols = []
+        check.compared = "count"
+    check.replica_rows, check.replica_checksum = _measure(
+        replica, schema, table, check.compared, cols
+    )
+    if check.compared == "count":
+        check.master_checksum = check.replica_checksum = None
+    keyed = bool(m_rel.key) and all(k in r_rel.columns for k in m_rel.key)
+    if not check.matches and master is not None and keyed and compared == "rows":
+        check.examples = _examples(
+            master, replica, table, schema, m_rel.key, examples, cols
+        )
+    return check
+
+
+def verify(
+    master_url: str | None,
+    replica_url: str,
+    tables: Sequence[str] = DEFAULT_TABLES,
+    *,
+    against: str = "master",
+    landing: str = Schemas.landing,
+    models: str = Schemas.models,
+    examples: int = EXAMPLES,
+) -> VerifyResult:
+    """Check the landing tables and the replica models against master.
+
+    ``against="snapshot"`` compares with the counts and checksums the last
+    succeeded run recorded inside its master snapshot (no master connection).
+    Raises ReplicaError when a database cannot be reached.
+    """
+    with connect_replica(replica_url) as replica:
+        replica.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        if against == "snapshot":
+            return _against_snapshot(replica, tables, landing, models)
+        assert master_url
+        with connect_master(master_url) as master:
+            master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            master.read_only = True
+            refuse_row_security(master, MASTER_SCHEMA, tables)
+            checks = []
+            for table in tables:
+                m_rel = shape(master, MASTER_SCHEMA, table)
+                m_measure = None
+                if m_rel is not None:
+                    compared, cols = _compared_columns(table, m_rel)
+                    m_measure = _measure(master, MASTER_SCHEMA, table, compared, cols)
+                for layer, schema in (("landing", landing), ("models", models)):
+                    checks.append(
+                        _check(
+                            master,
+                            replica,
+                            layer,
+                            schema,
+                            table,
+                            m_rel,
+                            m_measure,
+                            examples,
+                        )
+                    )
+            master.rollback()
+        replica.rollback()
+    return VerifyResult("master", _ordered(checks))
+
+
+def _against_snapshot(
+    replica: psycopg.Connection, tables: Sequence[str], landing: str, models: str
+) -> VerifyResult:
+    meta_exists = replica.execute(
+        "select to_regclass(%s) is not null", (f"{meta.META_SCHEMA}.table_loads",)
+    ).fetchone()[0]
+    loads = {t.table_name: t for t in meta.last_loads(replica)} if meta_exists else {}
+    last_run = f"select max(run_id) from {meta.META_SCHEMA}.runs where status = %s"
+    run = (
+        replica.execute(last_run, ("succeeded",)).fetchone()[0] if meta_exists else None
+    )
+    result = against_loads(replica, tables, loads, landing, models, run)
+    replica.rollback()
+    return result
+
+
+def against_loads(
+    replica: psycopg.Connection,
+    tables: Sequence[str],
+    loads: dict[str, meta.TableLoad],
+    landing: str,
+    models: str,
+    run: int | None,
+    *,
+    landing_measured: bool = False,
+) -> VerifyResult:
+    """The landing tables and the models against a run's master figures
+    (``loads``). ``landing_measured``: the loads' replica figures were measured on
+    these very landing tables (a sync's build, which nothing else wrote since):
+    they are used instead of reading the tables again."""
+    checks = []
+    for table in tables:
+        load = loads.get(table)
+        # The run's checksum hashed master's columns in master's order, which the
+        # landing table keeps; a model may order them otherwise.
+        order = shape(replica, landing, table)
+        for layer, schema in (("landing", landing), ("models", models)):
+            r_rel = shape(replica, schema, table)
+            # The run recorded master's shape only as a checksum: compare whole rows
+            # for tables, counts for views (their recorded checksum is null).
+            compared = "rows" if load and load.master_checksum is not None else "count"
+            check = TableCheck(
+                layer,
+                table,
+                compared,
+                load.master_rows if load else None,
+                None,
+                load.master_checksum if load and compared == "rows" else None,
+            )
+            if load is None:
+                check.notes.append("no recorded load")
+            if r_rel is None:
+                check.notes.append(f"{schema}.{table} missing")
+            elif layer == "landing" and landing_measured and load is not None:
+                check.replica_rows = load.replica_rows
+                check.replica_checksum = (
+                    load.replica_checksum if compared == "rows" else None
+                )
+            else:
+                cols = None
+                if order is not None and set(order.columns) == set(r_rel.columns):
+                    cols = list(order.columns)
+                check.replica_rows, check.replica_checksum = _measure(
+                    replica, schema, table, compared, cols
+                )
+            checks.append(check)
+    return VerifyResult("snapshot", _ordered(checks), run)
+
+
+def _ordered(checks: list[TableCheck]) -> list[TableCheck]:
+    """Landing tables first, then the models, each in the run's table order."""
+    return sorted(checks, key=lambda c: c.layer != "landing")
+
+
+def summary_line(result: VerifyResult) -> str:
+    """One line naming what differs (with example keys where they were cheap)."""
+    parts = []
+    for check in result.failures:
+        detail = check.notes + check.examples
+        if not detail:
+            detail = [
+                "count differs"
+                if check.master_rows != check.replica_rows
+                else "checksum differs"
+            ]
+        parts.append(f"{check.name} ({'; '.join(detail)})")
+    return f"{len(parts)} of {len(result.checks)} checks differ: " + ", ".join(parts)
+
+
+def to_json(result: VerifyResult) -> str:
+    return json.dumps(
+        {
+            "ok": result.ok,
+            "against": result.against,
+            "run_id": result.run_id,
+            "checks": [
+                {
+                    **asdict(c),
+                    "master_checksum": None
+                    if c.master_checksum is None
+                    else str(c.master_checksum),
+                    "replica_checksum": None
+                    if c.replica_checksum is None
+                    else str(c.replica_checksum),
+                    "matches": c.matches,
+                }
+                for c in result.checks
+            ],
+        },
+        indent=2,
+    )
+
+
+def to_text(result: VerifyResult) -> str:
+    """The per-table table a person reads."""
+    rows = [
+        (
+            c.layer,
+            c.table,
+            c.master_rows,
+            c.replica_rows,
+            c.compared,
+            "match" if c.matches else "DIFFERS",
+        )
+        for c in result.checks
+    ]
+    head = "master" if result.against == "master" else f"run {result.run_id}"
+    headers = ["layer", "table", head, "replica", "compared", "result"]
+    return summary.table(headers, rows)
+
+
+@contextmanager
+def aborts_on_error() -> Iterator[None]:
+    """Inside, a failure to check (connection, missing schema, driver error) becomes
+    CheckAborted (exit 2), distinct from a check that ran and failed (exit 1)."""
+    try:
+        yield
+    except CheckAborted:
+        raise
+    except ReplicaError as exc:
+        raise CheckAborted(exc.message) from None
+    except psycopg.Error as exc:
+        raise CheckAborted(database_error(exc, "the check").message) from None
+    except OSError as exc:
+        raise CheckAborted(one_line(exc)) from None

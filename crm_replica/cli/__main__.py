@@ -1,0 +1,5 @@
+"""``python -m crm_replica.cli``: the ``replica`` command."""
+
+from crm_replica.cli import cli
+
+cli()

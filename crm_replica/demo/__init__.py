@@ -1,0 +1,2 @@
+"""The demo's synthetic master and the replica's legacy tables (setup,
+synthetic, sql/)."""

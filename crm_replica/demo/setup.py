@@ -1,0 +1,109 @@
+"""Set up the demo: a synthetic master and the replica's local tables.
+
+The synthetic master is written only into a database that is empty of the CRM's
+tables or that the demo itself filled before (it leaves a ``synthetic.generated``
+marker): never into a real master.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from crm_replica.db import connect
+from crm_replica.demo import synthetic
+from crm_replica.errors import ReplicaError
+from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS
+
+MARKER = "synthetic.generated"
+_DROP_ORDER = DASHBOARD_VIEWS + ("message_queue",) + tuple(reversed(CRM_TABLES))
+
+
+def _exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def ensure_master(
+    url: str,
+    seed: int,
+    scale: int,
+    on_rows: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> str:
+    """Create the synthetic master at ``url`` unless the same one is there.
+
+    ``on_total`` hears how many rows will be written, ``on_rows`` each batch.
+    Returns "created" or "reused".
+    """
+    with connect(url, "demo master", read_only=False, autocommit=True) as conn:
+        if _exists(conn, MARKER):
+            row = conn.execute(f"select seed, scale from {MARKER}").fetchone()
+            if row == (seed, scale):
+                return "reused"
+        elif any(_exists(conn, f"public.{t}") for t in CRM_TABLES):
+            raise ReplicaError(
+                "refusing to write the synthetic master: that database already holds "
+                "CRM tables the demo did not create"
+            )
+        conn.autocommit = False
+        with conn.transaction():
+            for name in _DROP_ORDER:
+                kind = "view" if name in DASHBOARD_VIEWS else "table"
+                conn.execute(
+                    sql.SQL(f"drop {kind} if exists {{}}").format(
+                        sql.Identifier("public", name)
+                    )
+                )
+            conn.execute("drop schema if exists synthetic cascade")
+        rows = synthetic.master_rows(seed=seed, scale=scale)
+        if on_total:
+            on_total(sum(len(t) for t in rows.tables.values()))
+        synthetic.create_master(conn, rows, on_rows)
+        with conn.transaction():
+            conn.execute("create schema synthetic")
+            conn.execute(
+                f"create table {MARKER} (seed integer, scale integer,"
+                " generated_at timestamptz default now())"
+            )
+            conn.execute(
+                f"insert into {MARKER} (seed, scale) values (%s, %s)", (seed, scale)
+            )
+    return "created"
+
+
+def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
+    """Give a brand-new replica database the application's legacy tables.
+
+    Only when the replica has never been synced (no run log, no archive, no leads
+    table); returns True when it created them.
+    """
+    with connect(replica_url, "replica", read_only=False) as replica:
+        fresh = not any(
+            replica.execute(
+                "select to_regnamespace(%s) is not null or to_regclass(%s) is not null",
+                (schema, table),
+            ).fetchone()[0]
+            for schema, table in (
+                ("replica_meta", "public.leads"),
+                ("local_archive", "public.clients"),
+            )
+        )
+        replica.rollback()
+        if not fresh:
+            return False
+        with connect(master_url, "master", read_only=True) as master:
+            ids = {
+                t: [
+                    r[0]
+                    for r in master.execute(
+                        sql.SQL("select id from {} order by id").format(
+                            sql.Identifier("public", t)
+                        )
+                    ).fetchall()
+                ]
+                for t in ("clients", "projects", "leads")
+            }
+        synthetic.create_local(replica, synthetic.local_rows(ids, seed))
+    return True

@@ -1,0 +1,164 @@
+"""replication.yml: which master tables to copy, their keys, cursors and delete policy.
+
+A missing file means the defaults: the CRM's eight tables and master's four
+dashboard views. Errors name the file and line at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from crm_replica.errors import ReplicaError
+from crm_replica.settings.schemas import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
+
+CONFIG_FILE = "replication.yml"
+DELETE_POLICIES = ("apply", "flag")
+DEFAULT_CURSORS = ("updated_at", "created_at")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key: tuple[str, ...] = ()  # empty: master's primary key
+    cursor: tuple[str, ...] = DEFAULT_CURSORS  # first column master has
+    deletes: str = "apply"
+
+
+@dataclass
+class Config:
+    master_schema: str = MASTER_SCHEMA
+    #: replication.yml's landing schema (None: dbt_project.yml's, settings.load)
+    landing_schema: str | None = None
+    tables: list[TableSpec] = field(
+        default_factory=lambda: [TableSpec(t) for t in DEFAULT_TABLES]
+    )
+    source: str = "defaults"
+
+    @property
+    def landing(self) -> str:
+        return self.landing_schema or Schemas().landing
+
+    def spec(self, name: str) -> TableSpec:
+        """The configured spec of ``name``, or the defaults for another table."""
+        for spec in self.tables:
+            if spec.name == name:
+                return spec
+        defaults = next((s for s in self.tables if s.name == "*"), TableSpec(name))
+        return replace(defaults, name=name)
+
+
+class _Error(ReplicaError):
+    pass
+
+
+def _fail(path: Path, node: yaml.Node, message: str) -> _Error:
+    return _Error(f"{path.name} line {node.start_mark.line + 1}: {message}")
+
+
+def _scalar(path: Path, node: yaml.Node, what: str) -> str:
+    if not isinstance(node, yaml.ScalarNode) or not node.value:
+        raise _fail(path, node, f"{what} must be a name")
+    return node.value
+
+
+def _names(path: Path, node: yaml.Node, what: str) -> tuple[str, ...]:
+    if isinstance(node, yaml.SequenceNode):
+        names = tuple(_scalar(path, n, what) for n in node.value)
+        if not names:
+            raise _fail(path, node, f"{what} must name at least one column")
+        return names
+    return (_scalar(path, node, what),)
+
+
+def _table(path: Path, name: str, node: yaml.Node, base: TableSpec) -> TableSpec:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return replace(base, name=name)
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(path, node, f"table {name}: expected a mapping of settings")
+    spec = replace(base, name=name)
+    for key_node, value in node.value:
+        key = key_node.value
+        if key == "key":
+            spec = replace(spec, key=_names(path, value, "key"))
+        elif key == "cursor":
+            spec = replace(spec, cursor=_names(path, value, "cursor"))
+        elif key == "deletes":
+            policy = _scalar(path, value, "deletes")
+            if policy not in DELETE_POLICIES:
+                raise _fail(
+                    path,
+                    value,
+                    f"deletes must be one of "
+                    f"{', '.join(DELETE_POLICIES)}, not {policy!r}",
+                )
+            spec = replace(spec, deletes=policy)
+        else:
+            raise _fail(
+                path,
+                key_node,
+                f"unknown setting {key!r} for table {name} "
+                "(known: key, cursor, deletes)",
+            )
+    return spec
+
+
+def load(project_dir: Path, path: Path | None = None) -> Config:
+    """Read ``replication.yml`` (or ``path``); the defaults when there is none."""
+    path = path or project_dir / CONFIG_FILE
+    if not path.exists():
+        return Config()
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ReplicaError(f"{path.name}{where}: {problem}") from None
+    if root is None:
+        return Config(source=str(path))
+    if not isinstance(root, yaml.MappingNode):
+        raise _fail(path, root, "expected a mapping at the top")
+    config = Config(source=str(path))
+    tables_node = None
+    defaults_node = None
+    for key_node, value in root.value:
+        key = key_node.value
+        if key in ("master_schema", "landing_schema"):
+            setattr(config, key, _scalar(path, value, key))
+        elif key == "tables":
+            tables_node = value
+        elif key == "defaults":
+            defaults_node = value
+        else:
+            raise _fail(
+                path,
+                key_node,
+                f"unknown setting {key!r} (known: "
+                "master_schema, landing_schema, defaults, tables)",
+            )
+    base = (
+        _table(path, "*", defaults_node, TableSpec("*"))
+        if defaults_node
+        else TableSpec("*")
+    )
+    if tables_node is not None:
+        if not isinstance(tables_node, yaml.MappingNode) or not tables_node.value:
+            raise _fail(path, tables_node, "tables must map table names to settings")
+        config.tables = [
+            _table(path, _scalar(path, k, "table name"), v, base)
+            for k, v in tables_node.value
+        ]
+    else:
+        config.tables = [replace(base, name=t) for t in DEFAULT_TABLES]
+    config.tables.append(base)  # the defaults, for tables named on the command line
+    return config
+
+
+def selected(config: Config, names: tuple[str, ...] | None) -> list[TableSpec]:
+    """The specs to copy: ``names`` if given, else every configured table."""
+    if names is None:
+        return [s for s in config.tables if s.name != "*"]
+    return [config.spec(n) for n in names]

@@ -1,0 +1,388 @@
+"""Write, audit, publish: a sync builds beside the live replica and publishes in one
+short transaction of catalog-only moves.
+
+- **The build area**: schemas ``_crm_build_<live>`` (settings.build_schema), one per
+  published schema. A sync loads master's tables and builds every dbt model there;
+  the application goes on reading the live schemas meanwhile.
+- **Publish**: one transaction moves each live relation the build replaces into the
+  generation of the run it belonged to (``replica_gen_<run>__<live>``, ``ALTER …
+  SET SCHEMA``: no row is copied), moves the built relation into the live schema,
+  recreates the views of other people that read a replaced relation (views bind to
+  relations, not names), and records the run ``succeeded``. Readers see the previous
+  complete replica until that commit and the new one after it.
+- **Generations** are complete: every relation a publish replaced. ``rollback`` is
+  the same move backwards (the live relations become a generation in turn), and the
+  oldest generation beyond ``--keep`` is where the next sync builds: its landing
+  tables are merged up to date (incremental) and dbt's incremental models go on
+  from where they were, instead of starting from nothing.
+- A run that fails or is interrupted before the publish leaves only the build area,
+  which the next run drops (runlock.tidy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from crm_replica.errors import ReplicaError
+from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
+from crm_replica.settings import (
+    BUILD_PREFIX,
+    GEN_PREFIX,
+    Schemas,
+    build_schema,
+    generation_prefix,
+    generation_schema,
+)
+
+#: pg_class.relkind of what a build makes: tables, views, materialized views.
+_KINDS = ("r", "p", "v", "m")
+
+DDL = """
+create table if not exists {schema}.generations (
+    run_id bigint primary key references {schema}.runs (run_id) on delete cascade,
+    schema_name text not null,
+    tables text[] not null,
+    taken_at timestamptz not null default now()
+);
+-- The relations the last publish put in the live schemas: the next publish moves
+-- them out (into a generation) even when the new build no longer has them.
+create table if not exists {schema}.published (
+    schema_name text not null,
+    relation_name text not null,
+    run_id bigint not null,
+    primary key (schema_name, relation_name)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema: str
+    name: str
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass
+class Generation:
+    run_id: int
+    schema_name: str  # the prefix of its schemas: replica_gen_<run>__
+    tables: list[str]  # "live_schema.relation" of every relation it holds
+
+
+def ensure_schema(conn: psycopg.Connection, schemas: Schemas) -> None:
+    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(schemas.meta)))
+
+
+def _relations(conn: psycopg.Connection, schema: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "select c.relname from pg_class c join pg_namespace n"
+            " on n.oid = c.relnamespace where n.nspname = %s"
+            " and c.relkind = any(%s) order by c.relname",
+            (schema, list(_KINDS)),
+        ).fetchall()
+    ]
+
+
+def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute(
+        "select to_regnamespace(%s) is not null", (sql.Identifier(schema).as_string(),)
+    ).fetchone()[0]
+
+
+def _create_schema(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(
+        sql.SQL("create schema if not exists {}").format(sql.Identifier(schema))
+    )
+
+
+def generations(conn: psycopg.Connection, schemas: Schemas) -> list[Generation]:
+    """The generations kept, newest first."""
+    if not conn.execute(
+        "select to_regclass(%s) is not null",
+        (f"{sql.Identifier(schemas.meta).as_string()}.generations",),
+    ).fetchone()[0]:
+        return []
+    return [
+        Generation(*r)
+        for r in conn.execute(
+            sql.SQL(
+                "select run_id, schema_name, tables from {}.generations"
+                " order by run_id desc"
+            ).format(sql.Identifier(schemas.meta))
+        ).fetchall()
+    ]
+
+
+def prepare_build_area(
+    conn: psycopg.Connection, schemas: Schemas, keep: int
+) -> int | None:
+    """Make the build schemas, on the oldest generation when one would be dropped
+    after this sync publishes anyway (as many kept as ``keep``). Returns the run
+    whose relations the build area starts with (None: it starts empty).
+    Catalog-only: a generation's schemas are renamed."""
+    drop_build_area(conn)
+    kept = generations(conn, schemas)
+    base = kept[-1] if kept and len(kept) >= max(keep, 1) else None
+    for live in schemas.published:
+        source = generation_schema(base.run_id, live) if base else None
+        if source and _schema_exists(conn, source):
+            conn.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(source), sql.Identifier(build_schema(live))
+                )
+            )
+        else:
+            _create_schema(conn, build_schema(live))
+    if base is None:
+        return None
+    _drop_generation_schemas(conn, base.run_id)
+    conn.execute(
+        sql.SQL("delete from {}.generations where run_id = %s").format(
+            sql.Identifier(schemas.meta)
+        ),
+        (base.run_id,),
+    )
+    return base.run_id
+
+
+#: Objects outside ``schemas`` (views, foreign keys) that depend on relations in
+#: them: a generation holding what someone else still uses is not dropped.
+_FOREIGN_DEPENDENTS = """
+select distinct coalesce(vn.nspname || '.' || v.relname, kn.nspname || '.' || k.relname)
+from pg_depend d
+join pg_class c on c.oid = d.refobjid and d.refclassid = 'pg_class'::regclass
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_rewrite r on d.classid = 'pg_rewrite'::regclass and r.oid = d.objid
+left join pg_class v on v.oid = r.ev_class
+left join pg_namespace vn on vn.oid = v.relnamespace
+left join pg_constraint fk on d.classid = 'pg_constraint'::regclass
+    and fk.oid = d.objid
+left join pg_class k on k.oid = fk.conrelid
+left join pg_namespace kn on kn.oid = k.relnamespace
+where n.nspname = any(%(schemas)s)
+  and coalesce(vn.nspname, kn.nspname) is not null
+  and not coalesce(vn.nspname, kn.nspname) = any(%(schemas)s)
+"""
+
+
+def _drop_generation_schemas(conn: psycopg.Connection, run_id: int) -> list[str]:
+    """Drop generation ``run_id``'s schemas, unless something outside them (a
+    view or foreign key of the application's) still uses a relation there: then
+    they are kept, and the note says what holds them."""
+    names = [
+        r[0]
+        for r in conn.execute(
+            "select nspname from pg_namespace where nspname like %s",
+            (generation_prefix(run_id).replace("_", "\\_") + "%",),
+        ).fetchall()
+    ]
+    users = [r[0] for r in conn.execute(_FOREIGN_DEPENDENTS, {"schemas": names})]
+    if users:
+        return [
+            f"generation of run {run_id} kept in place: {', '.join(users)} still"
+            " read it"
+        ]
+    for schema in names:
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+    return []
+
+
+def built_relations(conn: psycopg.Connection, schemas: Schemas) -> list[Relation]:
+    """What the build area holds, by live schema and name."""
+    return [
+        Relation(live, name)
+        for live in schemas.published
+        for name in _relations(conn, build_schema(live))
+    ]
+
+
+def drop_unexpected(
+    conn: psycopg.Connection, schemas: Schemas, expected: Iterable[Relation]
+) -> list[str]:
+    """Drop relations of the build area that this build did not make (left from
+    the generation it started on: a model since removed from the project)."""
+    wanted = set(expected)
+    dropped = []
+    for rel in built_relations(conn, schemas):
+        if rel not in wanted:
+            conn.execute(
+                sql.SQL("drop {} if exists {} cascade").format(
+                    sql.SQL(_kind_word(conn, build_schema(rel.schema), rel.name)),
+                    sql.Identifier(build_schema(rel.schema), rel.name),
+                )
+            )
+            dropped.append(str(rel))
+    return dropped
+
+
+def _kind_word(conn: psycopg.Connection, schema: str, name: str) -> str:
+    kind = conn.execute(
+        "select c.relkind::text from pg_class c join pg_namespace n"
+        " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    return {"v": "view", "m": "materialized view"}.get(kind[0] if kind else "", "table")
+
+
+def _published(conn: psycopg.Connection, schemas: Schemas) -> set[Relation]:
+    return {
+        Relation(*r)
+        for r in conn.execute(
+            sql.SQL("select schema_name, relation_name from {}.published").format(
+                sql.Identifier(schemas.meta)
+            )
+        ).fetchall()
+    }
+
+
+def _move(conn: psycopg.Connection, schema: str, name: str, to: str) -> None:
+    _create_schema(conn, to)
+    conn.execute(
+        sql.SQL("alter {} {} set schema {}").format(
+            sql.SQL(_kind_word(conn, schema, name)),
+            sql.Identifier(schema, name),
+            sql.Identifier(to),
+        )
+    )
+
+
+def _foreign_views(
+    conn: psycopg.Connection, replaced: Sequence[Relation], ours: set[Relation]
+) -> list[View]:
+    """Views that read a relation being replaced and are not ours to move: the
+    application's own. Read with an empty search path, so that their text names
+    every relation by schema."""
+    conn.execute("set local search_path = ''")
+    views = dependent_views(conn, [r.ident for r in replaced])
+    conn.execute("set local search_path = default")
+    return [v for v in views if Relation(v.schema, v.name) not in ours]
+
+
+def publish(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    run_id: int,
+    live_run: int | None,
+    *,
+    partial: bool = False,
+) -> list[str]:
+    """Move the build area's relations into the live schemas, in the caller's
+    transaction; the live relations they replace (and any the last publish put
+    there that this build no longer has) become generation ``live_run`` (dropped
+    when there is none). ``partial`` (a build of some models only): replace just
+    what was built, and keep no generation. Returns notes."""
+    ensure_schema(conn, schemas)
+    built = built_relations(conn, schemas)
+    before = set() if partial else _published(conn, schemas)
+    keep_generation = live_run is not None and not partial
+    replaced = [r for r in {*built, *before} if _kind_exists(conn, r.schema, r.name)]
+    foreign = _foreign_views(conn, replaced, {*built, *before})
+    moved_out = []
+    for rel in sorted(replaced, key=str):
+        if keep_generation:
+            _move(conn, rel.schema, rel.name, generation_schema(live_run, rel.schema))
+            moved_out.append(str(rel))
+        else:
+            conn.execute(
+                sql.SQL("drop {} if exists {} cascade").format(
+                    sql.SQL(_kind_word(conn, rel.schema, rel.name)), rel.ident
+                )
+            )
+    for rel in built:
+        _create_schema(conn, rel.schema)
+        _move(conn, build_schema(rel.schema), rel.name, rel.schema)
+    drop_build_area(conn)
+    conn.execute("set local search_path = ''")
+    notes = recreate_views(conn, foreign, replace=True)
+    conn.execute("set local search_path = default")
+    table = sql.Identifier(schemas.meta, "published")
+    if not partial:
+        conn.execute(sql.SQL("delete from {}").format(table))
+    conn.cursor().executemany(
+        sql.SQL(
+            "insert into {} values (%s, %s, %s) on conflict"
+            " (schema_name, relation_name) do update set run_id = excluded.run_id"
+        ).format(table),
+        [(r.schema, r.name, run_id) for r in built],
+    )
+    if moved_out and keep_generation:
+        conn.execute(
+            sql.SQL(
+                "insert into {}.generations (run_id, schema_name, tables)"
+                " values (%s, %s, %s) on conflict (run_id) do update"
+                " set tables = excluded.tables, taken_at = now()"
+            ).format(sql.Identifier(schemas.meta)),
+            (live_run, generation_prefix(live_run), moved_out),
+        )
+    return notes
+
+
+def _kind_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    return (
+        conn.execute(
+            "select count(*) from pg_class c join pg_namespace n"
+            " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s"
+            " and c.relkind = any(%s)",
+            (schema, name, list(_KINDS)),
+        ).fetchone()[0]
+        > 0
+    )
+
+
+def prune(conn: psycopg.Connection, schemas: Schemas, keep: int) -> list[int]:
+    """Drop all but the newest ``keep`` generations; return the runs dropped."""
+    dropped = []
+    for gen in generations(conn, schemas)[max(keep, 0) :]:
+        with conn.transaction():
+            _drop_generation_schemas(conn, gen.run_id)
+            conn.execute(
+                sql.SQL("delete from {}.generations where run_id = %s").format(
+                    sql.Identifier(schemas.meta)
+                ),
+                (gen.run_id,),
+            )
+        dropped.append(gen.run_id)
+    return dropped
+
+
+def restore(
+    conn: psycopg.Connection, schemas: Schemas, gen: Generation, live_run: int
+) -> list[str]:
+    """In the caller's transaction: the generation's relations become live again,
+    and the live ones become generation ``live_run`` (so the rollback can itself be
+    undone). Catalog-only."""
+    for entry in gen.tables:
+        live, name = entry.split(".", 1)
+        source = generation_schema(gen.run_id, live)
+        if not _kind_exists(conn, source, name):
+            raise ReplicaError(
+                f"generation of run {gen.run_id} is incomplete: {source}.{name} is gone"
+            )
+    for entry in gen.tables:
+        live, name = entry.split(".", 1)
+        _create_schema(conn, build_schema(live))
+        _move(conn, generation_schema(gen.run_id, live), name, build_schema(live))
+    _drop_generation_schemas(conn, gen.run_id)
+    conn.execute(
+        sql.SQL("delete from {}.generations where run_id = %s").format(
+            sql.Identifier(schemas.meta)
+        ),
+        (gen.run_id,),
+    )
+    return publish(conn, schemas, gen.run_id, live_run)
+
+
+def is_internal(schema: str) -> bool:
+    return schema.startswith((BUILD_PREFIX, GEN_PREFIX))
