@@ -231,5 +231,7 @@ def test_a_killed_run_is_marked_abandoned_and_its_leftovers_dropped(
             "select count(*) from pg_class where relname like '\\_crm\\_fresh\\_%'"
         ).fetchone()[0]
     assert leftovers == 0
-    report = run_cli(["report", *args, "--run", str(killed)], tmp_path)
+    report = run_cli(
+        ["report", "--replica-url", replica, "--run", str(killed)], tmp_path
+    )
     assert "abandoned" in report.output, report.output

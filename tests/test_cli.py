@@ -109,3 +109,37 @@ def test_sync_prints_counts_and_passing_dbt(synced):
     out = synced["output"]
     assert "whatsapp_messages" in out and "1,296" in out
     assert "ERROR=0" in out and "DIFFERS" not in out
+
+
+@pytest.mark.parametrize("command", ["report", "lint"])
+def test_commands_that_never_read_master_do_not_offer_it(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert "--master-url" not in result.output
+
+
+def test_each_command_says_what_it_does_with_master():
+    helps = {c: CliRunner().invoke(cli, [c, "--help"]).output for c in COMMANDS}
+    assert "writes its synthetic master" in helps["demo"]
+    assert "only to refuse a replica" in helps["backup"]
+    assert "read-only" in helps["sync"]
+    assert "tables to check" in helps["verify"]
+    assert "tables to copy" not in helps["verify"].lower()
+
+
+def test_the_command_list_shows_whole_sentences():
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    commands = listing.split("Commands:", 1)[1]
+    assert "..." not in commands
+
+
+def test_a_target_with_an_ipv6_host_is_bracketed():
+    from crm_replica.db import describe
+
+    target = describe("postgresql://reader@[::1]:55432/crm", "master")
+    assert str(target) == "reader@[::1]:55432/crm"
+
+
+def test_progress_counts_one_row_as_a_row():
+    from crm_replica.cli.console import plural
+
+    assert plural(1, "row") == "1 row" and plural(1296, "row") == "1,296 rows"

@@ -118,46 +118,70 @@ def _lock_timeout(ctx, param, value: float) -> float:
     return value
 
 
-def place_options(f: Callable) -> Callable:
-    """--master-url, --replica-url, --workdir, --project-dir and --lock-timeout."""
-    options = [
-        click.option(
-            "--master-url",
-            envvar=MASTER_ENV,
-            show_envvar=True,
-            help="Master database URL (read-only). Default: the embedded "
-            "master cluster.",
-        ),
-        click.option(
-            "--replica-url",
-            envvar=REPLICA_ENV,
-            show_envvar=True,
-            help="Replica database URL. Default: the embedded replica cluster.",
-        ),
-        click.option(
-            "--workdir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="Where embedded clusters, the dbt profile and logs live. "
-            "Default: .replica/ in the project.",
-        ),
-        click.option(
-            "--project-dir",
-            type=click.Path(file_okay=False, exists=True, path_type=Path),
-            help="The dbt project. Default: found from the current directory.",
-        ),
-        click.option(
-            "--lock-timeout",
-            type=click.FloatRange(0),
-            default=DEFAULT_LOCK_TIMEOUT,
-            show_default=True,
-            metavar="SECONDS",
-            expose_value=False,
-            callback=_lock_timeout,
-            help="How long a statement waits for another session's lock (on master"
-            " or the replica) before the command fails; 0 waits forever.",
-        ),
-    ]
+#: What a command does with master, as its --master-url says.
+_MASTER_HELP = {
+    "reads": "Master database URL, read in read-only sessions. Default: the "
+    "embedded master cluster.",
+    "writes": "Where the demo writes its synthetic master (a database without CRM "
+    "tables, or the demo's own). Default: the embedded master cluster.",
+    "guards": "Master's URL, only to refuse a replica that is in fact master "
+    "(nothing is read from it).",
+}
+
+
+def place_options(master: str | None = "reads") -> Callable[[Callable], Callable]:
+    """--master-url (with the help that says what the command does with master;
+    none for a command that never connects to it), --replica-url, --workdir,
+    --project-dir and --lock-timeout."""
+    master_option = (
+        [
+            click.option(
+                "--master-url",
+                envvar=MASTER_ENV,
+                show_envvar=True,
+                help=_MASTER_HELP[master],
+            )
+        ]
+        if master
+        else []
+    )
+    return lambda f: _with(f, master_option + _PLACE_OPTIONS)
+
+
+def _with(f: Callable, options: list[Callable]) -> Callable:
     return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+_PLACE_OPTIONS = [
+    click.option(
+        "--replica-url",
+        envvar=REPLICA_ENV,
+        show_envvar=True,
+        help="Replica database URL. Default: the embedded replica cluster.",
+    ),
+    click.option(
+        "--workdir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where embedded clusters, the dbt profile and logs live. "
+        "Default: .replica/ in the project.",
+    ),
+    click.option(
+        "--project-dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="The dbt project. Default: found from the current directory.",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=click.FloatRange(0),
+        default=DEFAULT_LOCK_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        expose_value=False,
+        callback=_lock_timeout,
+        help="How long a statement waits for another session's lock (on master"
+        " or the replica) before the command fails; 0 waits forever.",
+    ),
+]
 
 
 wait_option = click.option(
@@ -350,8 +374,8 @@ def _tables(table_list: str | None) -> tuple[str, ...]:
     return tables
 
 
-@cli.command()
-@place_options
+@cli.command(short_help="Sync a synthetic master into a replica, from nothing.")
+@place_options("writes")
 @click.option(
     "--seed", default=42, show_default=True, help="Seed of the synthetic data."
 )
@@ -425,8 +449,8 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
         )
 
 
-@cli.command("extract-load")
-@place_options
+@cli.command("extract-load", short_help="Load master's tables into master_raw only.")
+@place_options()
 @load_options
 @wait_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -469,8 +493,11 @@ def extract_load_command(
         _info(f"schema: {note}")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@place_options
+@cli.command(
+    context_settings={"ignore_unknown_options": True},
+    short_help="Rebuild the models beside the live ones, then publish them.",
+)
+@place_options("guards")
 @wait_option
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None:
@@ -503,8 +530,8 @@ def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None
     _info(f"dbt build: {outcome.summary()}")
 
 
-@cli.command()
-@place_options
+@cli.command(short_help="Load, build and verify beside the replica; publish at once.")
+@place_options()
 @load_options
 @click.option(
     "--keep",
@@ -570,8 +597,8 @@ def sync(
         _info(f"report: {path}")
 
 
-@cli.command("backup")
-@place_options
+@cli.command("backup", short_help="Write the replica to a pg_dump file.")
+@place_options("guards")
 @click.option(
     "--out",
     required=True,
@@ -600,8 +627,8 @@ def backup_command(master_url, replica_url, workdir, project_dir, out, wait) -> 
     click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
-@cli.command("rollback")
-@place_options
+@cli.command("rollback", short_help="Publish a kept generation again, atomically.")
+@place_options("guards")
 @click.option(
     "--to",
     "to_run",
@@ -649,11 +676,11 @@ def rollback_command(
     )
 
 
-@cli.command()
-@place_options
+@cli.command(short_help="Lint the project's SQL with sqlfluff and the dbt templater.")
+@place_options(None)
 @click.option("--fix", is_flag=True, help="Rewrite the files to fix what it can.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
+def lint(replica_url, workdir, project_dir, fix, paths) -> None:
     """Lint the project's SQL with sqlfluff (dbt templater, compiled on the replica).
 
     Default: the models, the analyses and the SQL tests. Starts the embedded
@@ -681,8 +708,10 @@ def lint(master_url, replica_url, workdir, project_dir, fix, paths) -> None:
 # status.py; imported in the commands).
 
 
-@cli.command("analyze")
-@place_options
+@cli.command(
+    "analyze", short_help="Compare master with the replica; plan the migration."
+)
+@place_options()
 @click.option(
     "--out",
     "out_dir",
@@ -727,9 +756,15 @@ def analyze_command(
         _info(f"wrote {path}")
 
 
-@cli.command("verify")
-@place_options
-@tables_option
+@cli.command("verify", short_help="Counts and checksums: the replica against master.")
+@place_options()
+@click.option(
+    "--tables",
+    "table_list",
+    metavar="A,B",
+    help="Comma-separated tables to check. Default: the CRM's eight tables and "
+    "master's four dashboards.",
+)
 @click.option(
     "--against",
     type=click.Choice(["master", "snapshot"]),
@@ -793,8 +828,8 @@ def _duration(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-@cli.command("status")
-@place_options
+@cli.command("status", short_help="What master changed since the last sync.")
+@place_options()
 @click.option(
     "--max-age",
     metavar="AGE",
@@ -847,8 +882,8 @@ def status_command(
         )
 
 
-@cli.command("report")
-@place_options
+@cli.command("report", short_help="The sync report of a run (Markdown, JSON, HTML).")
+@place_options(None)
 @click.option("--run", "run_id", type=click.IntRange(1), help="Default: the last run.")
 @click.option(
     "--format",
@@ -861,9 +896,7 @@ def status_command(
     type=click.Path(path_type=Path),
     help="Write to FILE, or into DIR as report-run-N.md/.json/.html.",
 )
-def report_command(
-    master_url, replica_url, workdir, project_dir, run_id, fmt, out
-) -> None:
+def report_command(replica_url, workdir, project_dir, run_id, fmt, out) -> None:
     """The sync report of the last run (or --run N), from the replica's run log.
 
     Counts, checksums and timings per table, changes since the previous succeeded

@@ -88,7 +88,7 @@ class LoadBars(LoadProgress):
             completed=max(load.bytes, 1),
             size=f"{load.bytes / 1e6:.1f} MB",
             speed=f"{load.bytes / 1e6 / max(load.seconds, 1e-3):.1f} MB/s",
-            rows=f"{load.replica_rows:,} rows, {rate:,.0f} rows/s",
+            rows=f"{plural(load.replica_rows, 'row')}, {rate:,.0f} rows/s",
         )
 
 
@@ -160,3 +160,8 @@ def load_json(result: RunResult) -> str:
         },
         indent=2,
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,296 rows``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
