@@ -1,4 +1,3 @@
-{{ config(materialized='table', schema=var('local_archive_schema')) }}
 {#
     Legacy local clients whose id master does not have: preserved here, with their
     original columns, since the replica's clients are master's.

@@ -1,4 +1,3 @@
-{{ config(materialized='table', schema=var('local_archive_schema')) }}
 {#
     Every column where a legacy local row and master's row with the same id
     disagree, for a person to review: table, id, column (master's name), both

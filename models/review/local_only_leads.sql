@@ -1,4 +1,3 @@
-{{ config(materialized='table', schema=var('local_archive_schema')) }}
 {#
     Legacy local leads whose id master does not have, with their original columns,
     whatever var local_only_leads says: is_in_replica tells whether they were also
