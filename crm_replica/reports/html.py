@@ -20,7 +20,12 @@ from crm_replica.reports.text import (
     when,
 )
 
-COLOURS = {"succeeded": "#2f9e62", "failed": "#d64545", "running": "#9aa5b1"}
+COLOURS = {
+    "succeeded": "#2f9e62",
+    "failed": "#d64545",
+    "abandoned": "#c98a12",
+    "running": "#9aa5b1",
+}
 BAR = "#3b6fd8"
 
 _ENV = Environment(
