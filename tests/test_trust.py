@@ -285,3 +285,48 @@ def test_a_second_run_is_refused_at_once_naming_the_first(
         assert (
             run_cli([*args, "--tables", "clients", "--wait"], tmp_path).exit_code == 0
         )
+
+
+def test_settings_take_effect_through_a_pooler_that_drops_startup_options(
+    supabase_master,
+):
+    """The replicator role has 1 s timeouts of its own; a pooler drops the
+    startup packet's options: the runner sees it after connecting and sets them."""
+    from pooler import OptionsDroppingProxy
+
+    from crm_replica.db import connect_master
+
+    proxy = OptionsDroppingProxy(supabase_master.port)
+    try:
+        url = supabase_master.url("replicator").replace(
+            f":{supabase_master.port}/", f":{proxy.port}/"
+        )
+        with psycopg.connect(url, options="-c statement_timeout=0") as plain:
+            # Through the proxy, a client's own options do not arrive.
+            assert plain.execute("show statement_timeout").fetchone()[0] == "1s"
+        with connect_master(url) as conn:
+            settings = dict(
+                conn.execute(
+                    "select name, setting from pg_settings where name = any(%s)",
+                    (
+                        [
+                            "default_transaction_read_only",
+                            "row_security",
+                            "statement_timeout",
+                            "idle_in_transaction_session_timeout",
+                            "TimeZone",
+                        ],
+                    ),
+                ).fetchall()
+            )
+            assert settings == {
+                "default_transaction_read_only": "on",
+                "row_security": "off",
+                "statement_timeout": "0",
+                "idle_in_transaction_session_timeout": "0",
+                "TimeZone": "UTC",
+            }
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute("create table nope (x int)")
+    finally:
+        proxy.close()
