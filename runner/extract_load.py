@@ -24,7 +24,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from runner import incremental, meta, runlock, schema, stream
+from runner import incremental, landtypes, meta, runlock, schema, stream
 from runner.checksum import count_and_checksum, count_checksum_max
 from runner.config import Config, TableSpec, selected
 from runner.db import (
@@ -386,9 +386,7 @@ def _run(
     ).fetchone()
     snapshot = Snapshot(snap_id, taken_at, identity.server_version)
     relations = [
-        schema.describe_relation(
-            coordinator, config.master_schema, s.name, target.types
-        )
+        schema.describe_relation(coordinator, config.master_schema, s.name)
         for s in specs
     ]
     check_keys(relations, specs)
@@ -399,9 +397,12 @@ def _run(
             control.execute(
                 sql.SQL("create schema if not exists {}").format(sql.Identifier(name))
             )
-        schema.ensure_user_types(
-            control, target.types, [t for r in relations for t in r.user_types]
-        )
+    # Each column's type as the replica has it; what is missing there is created
+    # (in the live landing schema, each in a transaction of its own).
+    types = landtypes.TypeLanding(coordinator, control, target.types)
+    for rel in relations:
+        types.land(rel)
+    types_notes = types.notes
     if mode == "incremental" or target.since_run is not None:
         # Tables a generation holds are merged: by cursor (incremental), or by
         # comparing every row (full). Others are loaded whole.
@@ -416,6 +417,7 @@ def _run(
             target,
             jobs,
             progress,
+            types_notes,
             compare="cursor" if mode == "incremental" else "rows",
         )
     return _full(
@@ -429,6 +431,7 @@ def _run(
         jobs,
         progress,
         {r.name: cursor_column(r, s) for r, s in zip(relations, specs, strict=True)},
+        types_notes,
     )
 
 
@@ -490,6 +493,7 @@ def _full(
     jobs: int,
     progress: Progress,
     cursors: dict[str, str | None],
+    types_notes: list[str],
 ) -> RunResult:
     before = {
         r.name: schema.landing_columns(control, target.schema, r.name)
@@ -509,7 +513,8 @@ def _full(
     )
     ordered = [loads[r.name] for r in relations]
     refuse_mismatches(ordered)
-    notes = schema.drift_notes(before, relations)
+    notes = types_notes + schema.landing_notes(relations)
+    notes += schema.drift_notes(before, relations)
     with control.transaction():
         notes += swap_in(
             control,

@@ -113,6 +113,7 @@ def run(
     target,
     jobs: int,
     progress,
+    types_notes: list[str],
     compare: str = "cursor",
 ) -> object:
     from runner.extract_load import (  # the engine imports this module
@@ -141,7 +142,7 @@ def run(
                 r
                 for r in relations
                 if not (
-                    before[r.name] == r.columns
+                    schema.same_columns(before[r.name], r.columns)
                     and r.is_table
                     and (cursors[r.name] or compare == "rows")
                     and keys[r.name]
@@ -159,7 +160,8 @@ def run(
                 progress,
                 cursors,
             )
-            notes = schema.drift_notes(before, whole)
+            notes = types_notes + schema.landing_notes(relations)
+            notes += schema.drift_notes(before, whole)
             with replica.transaction():
                 # Room for the merge's temporary table in memory (this session).
                 replica.execute("set local temp_buffers = '256MB'")
@@ -354,8 +356,8 @@ class _Merge:
         type, which master and replica name alike), else None."""
         if len(self.key) != 1:
             return None
-        kind = self._type(self.key[0])
-        return None if '"' in kind else kind
+        column = next(c for c in self.rel.columns if c.name == self.key[0])
+        return column.type if column.landed == "builtin" else None
 
     def _later(self, cursor: str, since: str | None, newest: str | None) -> str | None:
         """The cursor's new watermark: the later of ``since`` and ``newest``."""
