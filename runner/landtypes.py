@@ -43,6 +43,10 @@ from psycopg import sql
 from runner.schema import FIRST_USER_OID, Column, Relation, UserType
 from runner.secrets import one_line
 
+#: Built-in types that a PostgreSQL built without an optional library cannot
+#: read: xml (and xml[]) without libxml (the embedded PostgreSQL).
+_XML = (142, 143)
+
 #: A master type's catalog entry (its array's element, its extension).
 _TYPE = """
 select t.typname, n.nspname, t.typtype::text, t.typbasetype, t.typtypmod,
@@ -169,6 +173,7 @@ class TypeLanding:
         self._types: dict[int, Landed] = {}  # recreated types, by master OID
         self._names: dict[str, int] = {}  # landing type name -> master OID
         self._extensions: dict[str, str | None] = {}  # name -> why not, or None
+        self._xml: bool | None = None  # whether the replica reads xml
         #: Every type recreated (or found up to date), dependencies first.
         self.user_types: list[UserType] = []
         #: What the landing did besides: extensions created, types renamed aside.
@@ -183,7 +188,7 @@ class TypeLanding:
         """Give ``rel`` the replica's column types (and its notes); returns it."""
         columns, notes = [], []
         for col in rel.master_columns:
-            if col.oid < FIRST_USER_OID:
+            if col.oid < FIRST_USER_OID and col.oid not in _XML:
                 columns.append(Column(col.name, col.formatted))
                 continue
             landed = self.landed(col.oid, col.typmod)
@@ -207,6 +212,8 @@ class TypeLanding:
 
     def landed(self, oid: int, typmod: int = -1) -> Landed:
         """How master's type ``oid`` (with modifier ``typmod``) lands."""
+        if oid in _XML and not self._reads_xml():
+            return Landed(None, "the replica's PostgreSQL is built without XML support")
         if oid < FIRST_USER_OID:
             return Landed(self._format(self.master, oid, typmod))
         info = self._type_info(oid)
@@ -229,6 +236,16 @@ class TypeLanding:
         if oid not in self._types:
             self._types[oid] = self._recreate(oid, info)
         return self._types[oid]
+
+    def _reads_xml(self) -> bool:
+        if self._xml is None:
+            try:
+                with self.replica.transaction():
+                    self.replica.execute("select '<x/>'::xml")
+                self._xml = True
+            except psycopg.errors.FeatureNotSupported:
+                self._xml = False
+        return self._xml
 
     # --------------------------------------------------------------- extensions
 

@@ -8,26 +8,32 @@ from pathlib import Path
 import psycopg
 
 SQL = Path(__file__).with_name("adversarial.sql")
-_SECTION = re.compile(r"^-- needs extension: (\w+)$", re.M)
+_SECTION = re.compile(r"^-- needs: (\w+)$", re.M)
 
 
 def sections() -> list[tuple[str | None, str]]:
-    """(extension or None, SQL) in file order: the core first."""
+    """(what it needs or None, SQL) in file order: the core first."""
     parts = _SECTION.split(SQL.read_text())
     return [(None, parts[0])] + list(zip(parts[1::2], parts[2::2], strict=True))
 
 
 def write(url: str) -> list[str]:
     """Write the adversarial master into the (empty) database at ``url``: the core
-    and each section whose extension the server has. Returns those extensions."""
+    and each section whose extension (or XML support) the server has. Returns
+    what those sections needed."""
     used = []
     with psycopg.connect(url, autocommit=True) as conn:
         available = {
             r[0] for r in conn.execute("select name from pg_available_extensions")
         }
-        for extension, text in sections():
-            if extension is None or extension in available:
+        try:
+            conn.execute("select '<x/>'::xml")
+            available.add("xml")
+        except psycopg.errors.FeatureNotSupported:
+            pass
+        for needs, text in sections():
+            if needs is None or needs in available:
                 conn.execute(text)
-                if extension:
-                    used.append(extension)
+                if needs:
+                    used.append(needs)
     return used

@@ -5,10 +5,11 @@
 -- and the extension types Supabase masters carry, in schema `extensions` as
 -- Supabase puts them.
 --
--- A section after a line `-- needs extension: NAME` runs only on a server that
--- has NAME available (tests/adversarial.py splits the file on those lines): the
--- embedded PostgreSQL has pgvector only; Debian's PostgreSQL 15 has contrib
--- (citext, hstore, ltree, cube) and no pgvector.
+-- A section after a line `-- needs: NAME` runs only on a server that has
+-- extension NAME available, or XML support for `xml` (tests/adversarial.py splits
+-- the file on those lines): the embedded PostgreSQL has pgvector only, and no
+-- libxml; Debian's PostgreSQL 15 has contrib (citext, hstore, ltree, cube) and
+-- libxml, and no pgvector.
 
 create schema if not exists extensions;
 create schema if not exists other;
@@ -107,7 +108,19 @@ create domain small_even as even check (value < 100);
 create table numbers (id integer primary key, e even, s small_even, es even[]);
 insert into numbers values (1, 2, 4, '{6,NULL}'), (2, null, null, null);
 
--- needs extension: citext
+-- needs: xml
+create domain document as xml;
+create table documents (
+    id integer primary key,
+    body xml,
+    parts xml[],
+    checked document
+);
+insert into documents values
+    (1, '<a href="x">b &amp; c</a>', array['<p/>'::xml, null], 'text only'),
+    (2, null, '{}', null);
+
+-- needs: citext
 create extension if not exists citext with schema extensions;
 create domain email as extensions.citext check (value like '%@%');
 create type mailbox as (owner text, address extensions.citext);
@@ -125,7 +138,7 @@ insert into people (email, aliases, checked, box, boxes) values
     ('bob@example.com', null, null, null, null),
     ('"quoted"@x', '{}', 'a@b', row(null, null), '{}');
 
--- needs extension: hstore
+-- needs: hstore
 create extension if not exists hstore with schema extensions;
 create type tagged as (label text, attrs extensions.hstore);
 create table settings (
@@ -142,7 +155,7 @@ insert into settings (id, attrs, history, item) values
     (2, '', '{}', row(null, null)),
     (3, null, null, null);
 
--- needs extension: ltree
+-- needs: ltree
 create extension if not exists ltree with schema extensions;
 create table tree (
     id integer primary key,
@@ -154,14 +167,14 @@ insert into tree values
     (1, 'top.science.astronomy', '{top,top.art}', '*.science.*'),
     (2, '', '{}', null);
 
--- needs extension: cube
+-- needs: cube
 create extension if not exists cube with schema extensions;
 create table boxes (id integer primary key, c extensions.cube, cs extensions.cube[]);
 insert into boxes values
     (1, '(1,2,3),(4,5,6)', array['(0)'::extensions.cube, '(1e-10, -2.5)']),
     (2, '(0.1)', null);
 
--- needs extension: vector
+-- needs: vector
 create extension if not exists vector with schema extensions;
 create table embeddings (
     id integer primary key,
