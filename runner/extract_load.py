@@ -4,9 +4,12 @@ Full mode: a coordinator opens one REPEATABLE READ READ ONLY transaction on mast
 and exports its snapshot (``pg_export_snapshot()``, as pg_dump does); ``jobs``
 workers import it, so every table comes from the same instant. Each table streams
 by binary ``COPY … TO STDOUT`` into ``COPY … FROM STDIN (FREEZE)`` on a fresh table
-created in the same replica transaction, and its primary key is built after the
-rows are in. When every table is loaded, one replica transaction swaps the fresh
-tables in and records the run: a failure anywhere leaves the previous load in place.
+created in the same replica transaction (text COPY for a table with a column of an
+extension's type), and its primary key is built after the rows are in. Before
+that, runner.landtypes lands each column's type on the replica (creating the types
+and extensions it needs) or, where the replica cannot have it, as text. When every
+table is loaded, one replica transaction swaps the fresh tables in and records the
+run: a failure anywhere leaves the previous load in place.
 
 Incremental mode (runner.incremental) merges changed rows by key instead.
 """
@@ -78,13 +81,13 @@ class Cancelled(Exception):
 class Target:
     """Where a run loads and what it does at the end.
 
-    ``schema``: where the tables land; ``types``: where master's enums and domains
-    are made (the live landing schema: tables anywhere may use them, and they are
-    never moved); ``publish``: swap the tables in and record the run succeeded when
-    they are loaded (``replica extract-load``), or leave them there for the sync to
-    build on and publish with everything else; ``since_run``: the run whose loads
-    the tables at ``schema`` hold (incremental runs start from its cursors; None:
-    the latest succeeded run's).
+    ``schema``: where the tables land; ``types``: where master's enums, domains,
+    composite and range types are made (the live landing schema: tables anywhere
+    may use them, and they are never moved); ``publish``: swap the tables in and
+    record the run succeeded when they are loaded (``replica extract-load``), or
+    leave them there for the sync to build on and publish with everything else;
+    ``since_run``: the run whose loads the tables at ``schema`` hold (incremental
+    runs start from its cursors; None: the latest succeeded run's).
     """
 
     schema: str

@@ -11,9 +11,10 @@ table:
    a second replica session meanwhile reads the replica's key hashes with each
    row's ctid;
 2. the picked rows are copied into a temporary table, fetched by key through
-   master's primary key (or, for a key of several columns or of a user type, or a
-   delta over a twentieth of the table, by a cursor scan), and merged by key
-   (insert or update);
+   master's primary key (or, for a key of several columns or of a type that is not
+   built in, or a delta over a twentieth of the table, by a cursor scan), and
+   merged by key (insert or update); a key column the replica holds as text
+   (runner.landtypes) hashes as master's text output on both sides;
 3. meanwhile the runner compares the key sets: a replica key master no longer has
    was deleted there (removed by ctid, or kept and listed in
    ``replica_meta.deleted_rows`` under policy ``flag``); a master key the replica

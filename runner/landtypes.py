@@ -13,8 +13,11 @@
   lands as ``text`` holding master's text output (``col::text``), and the run says
   so in its schema notes. So does any column whose type uses such a type (a domain
   over it, a composite holding it, an array of it), any other base type no
-  extension provides, and any type the replica fails to create: one column the
-  replica cannot type never stops the other tables.
+  extension provides, ``xml`` on a replica built without libxml (the embedded
+  PostgreSQL), a second master type of a name the landing schema already holds,
+  and a type the replica fails to create, except a domain: that lands as its base
+  type (master's values passed its checks already). One column the replica cannot
+  type never stops the other tables.
 
 An existing landing type whose definition master has changed (a composite's
 attributes, a domain's base type, a range's subtype, an enum's labels other than
