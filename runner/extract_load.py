@@ -402,7 +402,9 @@ def _run(
             )
     # Each column's type as the replica has it; what is missing there is created
     # (in the live landing schema, each in a transaction of its own).
-    types = landtypes.TypeLanding(coordinator, control, target.types)
+    types = landtypes.TypeLanding(
+        coordinator, control, target.types, tables=[r.name for r in relations]
+    )
     for rel in relations:
         types.land(rel)
     types_notes = types.notes

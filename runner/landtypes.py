@@ -38,6 +38,7 @@ Checksums (runner.checksum) hash such columns' text on both sides: master's
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import psycopg
@@ -115,7 +116,8 @@ select t.typtype::text,
        (select format_type(r.rngsubtype, null) from pg_range r
         where r.rngtypid = t.oid),
        (select m.typname from pg_range r join pg_type m on m.oid = r.rngmultitypid
-        where r.rngtypid = t.oid)
+        where r.rngtypid = t.oid),
+       (select c.relkind::text from pg_class c where c.oid = t.typrelid)
 from pg_type t where t.oid = to_regtype(%s)
 """
 
@@ -168,10 +170,13 @@ class TypeLanding:
         replica: psycopg.Connection,
         schema: str,
         *,
+        tables: Iterable[str] = (),
         dry_run: bool = False,
     ) -> None:
         self.master, self.replica, self.schema = master, replica, schema
         self.dry_run = dry_run
+        #: The tables the run lands: their names (and row types) are theirs.
+        self.tables = set(tables)
         self._info: dict[int, _Info] = {}
         self._types: dict[int, Landed] = {}  # recreated types, by master OID
         self._names: dict[str, int] = {}  # landing type name -> master OID
@@ -345,11 +350,16 @@ class TypeLanding:
                 return of_range
             return replace(of_range, type=self._qualified(info.name))
         taken = self._names.get(info.name)
+        why = ""
         if taken is not None and taken != oid:
             why = (
                 f"type name {info.name} is taken in {self.schema} by another of"
                 " master's types"
             )
+        elif info.name in self.tables:
+            why = f"type name {info.name} is a table's in {self.schema}"
+            self._clear(info.name)
+        if why:
             return (
                 self._domain_fallback(info, why)
                 if info.kind == "d"
@@ -459,6 +469,11 @@ class TypeLanding:
                 existing = self.replica.execute(
                     _EXISTING, (ident.as_string(self.replica),)
                 ).fetchone()
+                if existing is not None and existing[6] not in (None, "c"):
+                    return (
+                        f"the landing schema has a relation named {t.name}, whose"
+                        " row type takes the name"
+                    )
                 if existing is not None:
                     if _matches(t, existing):
                         for label in t.labels:  # labels added in master since
@@ -478,6 +493,20 @@ class TypeLanding:
                 f" is {self.schema}.{aside}"
             )
         return None
+
+    def _clear(self, name: str) -> None:
+        """Rename aside a type an earlier run made in the landing schema under
+        ``name``, which a table of this run takes now."""
+        ident = sql.Identifier(self.schema, name).as_string(self.replica)
+        with self.replica.transaction():
+            existing = self.replica.execute(_EXISTING, (ident,)).fetchone()
+            if existing is not None and existing[6] in (None, "c"):
+                aside = self._rename_aside(name, existing)
+                if not self.dry_run:
+                    self.notes.append(
+                        f"type {self.schema}.{name} renamed {aside}: a table"
+                        " takes the name"
+                    )
 
     def _rename_aside(self, name: str, existing: tuple) -> str:
         """Rename the landing type ``name`` to the first free ``name__N`` (a
@@ -554,7 +583,7 @@ def _norm(type_name: str) -> str:
 def _matches(t: UserType, existing: tuple) -> bool:
     """Whether the replica's type (a row of _EXISTING) is ``t`` as master defines
     it (an enum may lack labels master added since)."""
-    kind, base, labels, attributes, subtype, _ = existing
+    kind, base, labels, attributes, subtype = existing[:5]
     if kind != t.kind:
         return False
     if t.kind == "e":

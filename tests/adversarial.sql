@@ -89,15 +89,18 @@ insert into keyed_by_name (name, note) values
     (row(null, 'x'), 'a null inside'),
     (row('"', '\'), 'quotes');
 
--- Two enums named mood: master_raw holds public's, other.mood lands as text.
+-- Two enums named mood: master_raw holds public's, other.mood lands as text; so
+-- does other.shapes, a type named as a table that lands in master_raw.
+create type other.shapes as (n integer);
 create table moods_of_two_schemas (
     id integer primary key,
     here mood,
     there other.mood,
-    theres other.mood[]
+    theres other.mood[],
+    shaped other.shapes
 );
 insert into moods_of_two_schemas values
-    (1, 'ok', 'x', '{x,y}'), (2, null, null, null);
+    (1, 'ok', 'x', '{x,y}', row(1)), (2, null, null, null, null);
 
 -- A domain the replica cannot make (its check calls master's own function) lands
 -- as its base type; a domain over it, and arrays of it, follow.

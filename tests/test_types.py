@@ -126,6 +126,7 @@ def test_pg15_master_onto_a_replica_without_contrib(
         ("tree", "query"),
         ("boxes", "c"),
         ("moods_of_two_schemas", "there"),  # public.mood took the name
+        ("moods_of_two_schemas", "shaped"),  # so did the table shapes
         ("documents", "body"),  # the embedded PostgreSQL has no libxml
         ("documents", "parts"),
         ("documents", "checked"),
@@ -368,6 +369,21 @@ def test_a_type_master_changed_is_renamed_aside(clusters, tmp_path):
         "span_multirange",
         "span_multirange__2",
     ]
+    # Master moves the type to another schema and names a table after it: the
+    # table takes the name in master_raw, the column lands as text.
+    with psycopg.connect(master, autocommit=True) as conn:
+        conn.execute(
+            "create schema extra; alter type point3 set schema extra;"
+            " create table point3 (id int primary key); insert into point3 values (7)"
+        )
+    _, notes = extract_load(master, replica, tmp_path)
+    assert_replicated(master, replica)
+    assert landed_types(replica, "things")["p"] == "text"
+    assert landed_types(replica, "point3") == {"id": "integer"}
+    assert (
+        "schema: type master_raw.point3 renamed point3__3: a table takes the name"
+        in notes.splitlines()
+    ), notes
 
 
 def test_built_in_tables_keep_the_binary_copy(master_url, clusters):
