@@ -481,3 +481,44 @@ def test_analyze_says_how_extension_columns_land(
             " where attrelid = 'public.leads'::regclass and attname = 'attrs'"
         ).fetchone()[0]
     assert typed == ("text" if server == "embedded" else "extensions.hstore")
+
+
+def test_a_sync_build_lands_tables_beside_and_types_in_the_live_schema(
+    embedded_adversarial, clusters
+):
+    """A sync loads into _crm_build_master_raw; the types it needs are made in the
+    live master_raw (a publish never moves them)."""
+    from runner.config import Config
+    from runner.extract_load import Target
+    from runner.extract_load import extract_load as load
+
+    master = embedded_adversarial
+    replica = new_database(clusters["replica"], "types")
+    tables = master_tables(master)
+    target = Target("_crm_build_master_raw", "master_raw", publish=False)
+    result = load(master, replica, tables, config=Config(), target=target)
+    assert result.ok
+    with psycopg.connect(replica) as conn:
+        where = dict(
+            conn.execute(
+                "select a.attname, format_type(a.atttypid, a.atttypmod)"
+                " from pg_attribute a where a.attrelid ="
+                " '_crm_build_master_raw.shapes'::regclass and a.attnum > 0"
+            ).fetchall()
+        )
+        live = conn.execute(
+            "select count(*) from pg_class c join pg_namespace n"
+            " on n.oid = c.relnamespace where n.nspname = 'master_raw'"
+            " and c.relkind = 'r'"
+        ).fetchone()[0]
+    assert where["who"] == "master_raw.contact"
+    assert where["spans"] == "master_raw.floatmultirange"
+    assert live == 0  # no table there: only the types
+    with psycopg.connect(master) as m, psycopg.connect(replica) as r:
+        for table in tables:
+            assert rows_text(replica, "_crm_build_master_raw", table) == rows_text(
+                master, "public", table
+            )
+            assert count_and_checksum(
+                r, "_crm_build_master_raw", table
+            ) == count_and_checksum(m, "public", table)
