@@ -5,11 +5,12 @@ and exports its snapshot (``pg_export_snapshot()``, as pg_dump does); ``jobs``
 workers import it, so every table comes from the same instant. Each table streams
 by binary ``COPY … TO STDOUT`` into ``COPY … FROM STDIN (FREEZE)`` on a fresh table
 created in the same replica transaction (text COPY for a table with a column of an
-extension's type), and its primary key is built after the rows are in. Before
-that, runner.landtypes lands each column's type on the replica (creating the types
-and extensions it needs) or, where the replica cannot have it, as text. When every
-table is loaded, one replica transaction swaps the fresh tables in and records the
-run: a failure anywhere leaves the previous load in place.
+extension's type whose version differs on the replica), and its primary key is
+built after the rows are in. Before that, runner.landtypes lands each column's type
+on the replica (creating the types and extensions it needs) or, where the replica
+cannot have it, as text. When every table is loaded, one replica transaction swaps
+the fresh tables in and records the run: a failure anywhere leaves the previous
+load in place.
 
 Incremental mode (runner.incremental) merges changed rows by key instead.
 """

@@ -27,10 +27,13 @@ created anew.
 How the values travel (runner.stream): binary COPY carries built-in types, enums,
 domains, composites, ranges and arrays of user types between servers whose type
 OIDs differ (PostgreSQL checks an array's element or a composite's attribute OID
-only when both are built in: measured on 15 and 18). A table with a column of an
-extension's type goes by text COPY instead: an extension's binary format is its own
-and may change between its versions; its text form is what pg_dump relies on. A
-column landed as text is selected as ``col::text``.
+only when both are built in: measured on 15 and 18), and an extension's types when
+both sides run the same version of the extension. A table with a column of an
+extension's type whose versions differ (or that has no binary I/O) goes by text
+COPY instead: an extension's binary format is its own and may change between its
+versions; its text form is what pg_dump relies on. Text COPY is about 4 times
+slower (200,000 rows of ``vector(64)``: 2.2 s against 0.55 s). A column landed as
+text is selected as ``col::text``.
 
 Checksums (runner.checksum) hash such columns' text on both sides: master's
 ``col::text`` and the replica's text column give the same hash.
@@ -55,7 +58,8 @@ _XML = (142, 143)
 _TYPE = """
 select t.typname, n.nspname, t.typtype::text, t.typbasetype, t.typtypmod,
        t.typrelid, case when e.typarray = t.oid then e.oid end,
-       x.extname, xn.nspname
+       x.extname, xn.nspname, x.extversion,
+       t.typsend <> 0 and t.typreceive <> 0
 from pg_type t
 join pg_namespace n on n.oid = t.typnamespace
 left join pg_type e on e.oid = t.typelem
@@ -95,7 +99,7 @@ where r.rngtypid = %s
 
 #: The replica's type of an extension, by the extension's and the type's names.
 _EXTENSION_TYPE = """
-select t.oid from pg_type t
+select t.oid, x.extversion, t.typsend <> 0 and t.typreceive <> 0 from pg_type t
 join pg_depend d on d.classid = 'pg_type'::regclass and d.objid = t.oid
     and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
 join pg_extension x on x.oid = d.refobjid
@@ -135,6 +139,8 @@ class _Info:
     element: int | None  # an array's element type
     extension: str | None
     extension_schema: str | None
+    extension_version: str | None
+    binary_io: bool  # it has binary send and receive functions
 
     @property
     def qualified(self) -> str:
@@ -268,10 +274,14 @@ class TypeLanding:
         ).fetchone()
         if found is None:
             return f"the replica's extension {info.extension} has no type {info.name}"
+        replica_oid, version, binary_io = found
         return Landed(
-            self._format(self.replica, found[0], typmod),
+            self._format(self.replica, replica_oid, typmod),
             kind="extension",
-            text_io=True,
+            # Binary only between the same version of the extension.
+            text_io=not (
+                binary_io and info.binary_io and version == info.extension_version
+            ),
         )
 
     def _extension(self, name: str, master_schema: str | None) -> str | None:

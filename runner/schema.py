@@ -43,7 +43,7 @@ class Column:
     #: of a type the replica cannot have).
     landed: str = field(default="builtin", compare=False)
     #: Whether COPY must carry the value as text: its binary form is the one of an
-    #: extension's type, which another version of the extension may not read.
+    #: extension's type whose version differs on the other side.
     text_io: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:

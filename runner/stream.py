@@ -1,5 +1,6 @@
 """Stream a master relation into a replica table by COPY: binary, or text for a
-table with a column of an extension's type (runner.landtypes says why)."""
+table with a column of an extension's type whose version differs on the two sides
+(runner.landtypes says why)."""
 
 from __future__ import annotations
 
