@@ -118,26 +118,33 @@ def synced(master_url, clusters, tmp_path_factory) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def supabase_master() -> Iterator[supabase.SupabaseLike]:
-    """The synthetic CRM master on a PostgreSQL 15 server set up like Supabase's
-    (tests/supabase.py): password auth over TCP, SELECT-only roles, row-level
-    security, role timeouts."""
+def pg15() -> Iterator[supabase.SupabaseLike]:
+    """Debian's PostgreSQL 15 server (with contrib: citext, hstore, ltree, cube),
+    started for the session by tests/supabase.py."""
     if not supabase.available():
         if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
             pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
         pytest.skip(
             "Debian's postgresql-15 is not installed (.ci/run installs it):"
-            " the Supabase-like master cannot start"
+            " the PostgreSQL 15 server cannot start"
         )
     server = supabase.start()
     try:
-        supabase.create_roles(server)
-        supabase.master_database(server)
-        demo.ensure_master(server.url("crm_owner"), seed=42, scale=1)
-        supabase.secure(server)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def supabase_master(pg15) -> supabase.SupabaseLike:
+    """The synthetic CRM master on a PostgreSQL 15 server set up like Supabase's
+    (tests/supabase.py): password auth over TCP, SELECT-only roles, row-level
+    security, role timeouts."""
+    supabase.create_roles(pg15)
+    supabase.master_database(pg15)
+    demo.ensure_master(pg15.url("crm_owner"), seed=42, scale=1)
+    supabase.secure(pg15)
+    return pg15
 
 
 def pytest_sessionfinish(session, exitstatus):

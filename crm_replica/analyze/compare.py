@@ -17,20 +17,23 @@ Rendering (the DDL and the two Markdown files) is in crm_replica/analyze/write.p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import psycopg
 from psycopg import sql
 
 from crm_replica.db import (
+    TypeLanding,
     connect_master,
     connect_replica,
     describe,
+    describe_relation,
     refuse_row_security,
 )
 from crm_replica.errors import ReplicaError
-from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA
+from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA, Schemas
 
 APP_SCHEMA = "public"
 ARCHIVE_SCHEMA = "local_archive"
@@ -131,6 +134,9 @@ class TableAnalysis:
     orphans: list[str] = field(default_factory=list)
     nulls: dict[str, int] = field(default_factory=dict)  # columns to become not null
     notes: list[str] = field(default_factory=list)
+    #: Master's columns of a type the replica cannot have, which a load lands as
+    #: text (master's text output): "column TYPE landed as text (why)".
+    as_text: list[str] = field(default_factory=list)
 
     @property
     def schema_differs(self) -> bool:
@@ -157,6 +163,10 @@ class Analysis:
     replica_only_tables: list[str]
     policy: str
     generated_at: datetime
+    #: Extensions master's columns need that the replica has available but not
+    #: installed, with master's schema for them: a load creates them, and so does
+    #: the DDL.
+    extensions: list[tuple[str, str | None]] = field(default_factory=list)
 
     def table(self, name: str) -> TableAnalysis:
         return next(t for t in self.tables if t.table == name)
@@ -424,14 +434,16 @@ def analyze(
         ).fetchone()
         refuse_row_security(master, MASTER_SCHEMA, tables)
         archived = _archived(replica)
+        as_text, extensions = _text_columns(master, replica, tables)
         results = []
         for name in tables:
             m = read_shape(master, MASTER_SCHEMA, name)
             if m is None:
                 raise ReplicaError(f"table {MASTER_SCHEMA}.{name} not found on master")
+            m = _typed_text(m, as_text[name])
             r = read_shape(replica, APP_SCHEMA, name)
             local = read_shape(replica, ARCHIVE_SCHEMA, name) if name in archived else r
-            t = TableAnalysis(name, m, r, local)
+            t = TableAnalysis(name, m, r, local, as_text=list(as_text[name].values()))
             compare_schema(t)
             if local is not None and local is not r:
                 # The renames of the legacy shape (the archive keeps old names).
@@ -466,7 +478,44 @@ def analyze(
         replica_only,
         policy,
         now,
+        extensions,
     )
+
+
+def _text_columns(
+    master: psycopg.Connection, replica: psycopg.Connection, tables: Sequence[str]
+) -> tuple[dict[str, dict[str, str]], list[tuple[str, str | None]]]:
+    """Per table, master's columns of a type the replica cannot have (which a
+    load lands as text): name -> "column TYPE lands as text (why)"; and the
+    extensions a load would create. Tried on the replica, and undone."""
+    found: dict[str, dict[str, str]] = {}
+    with replica.transaction(force_rollback=True):
+        types = TypeLanding(master, replica, Schemas().landing, dry_run=True)
+        for name in tables:
+            found[name] = {}
+            if read_shape(master, MASTER_SCHEMA, name) is None:
+                continue  # the caller says so
+            rel = describe_relation(master, MASTER_SCHEMA, name, types)
+            notes = iter(n for n in rel.notes if " landed as text " in n)
+            for col in rel.columns:
+                if col.landed == "text":
+                    found[name][col.name] = (
+                        next(notes)
+                        .removeprefix(f"{name}: ")
+                        .replace(" landed as text ", " lands as text ")
+                    )
+    return found, types.to_create
+
+
+def _typed_text(shape: Shape, text: dict[str, str]) -> Shape:
+    """``shape`` with the ``text`` columns typed text, as a load lands them."""
+    if not text:
+        return shape
+    columns = [
+        replace(c, type="text", builtin_type=True) if c.name in text else c
+        for c in shape.columns
+    ]
+    return replace(shape, columns=columns)
 
 
 def _null_counts(replica: psycopg.Connection, t: TableAnalysis) -> dict[str, int]:

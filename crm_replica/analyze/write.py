@@ -61,6 +61,15 @@ def replication_sql(a: Analysis) -> str:
         )
     out += ["", "begin;", f"set local search_path to {_q(APP_SCHEMA)};"]
     body: list[str] = []
+    if a.extensions:
+        body += ["", "-- extensions master's types come from (available here)"]
+        for name, schema in a.extensions:
+            if schema:
+                body.append(f"create schema if not exists {_q(schema)};")
+            body.append(
+                f"create extension if not exists {_q(name)}"
+                + (f" with schema {_q(schema)};" if schema else ";")
+            )
     for t in a.tables:
         if t.replica is not None:
             body += _alter(t)
@@ -216,6 +225,9 @@ def differences(a: Analysis) -> list[str]:
         if t.missing_indexes:
             out.append(f"`{t.table}`: {len(t.missing_indexes)} index(es) missing.")
     for t in a.tables:
+        for note in t.as_text:
+            out.append(f"`{t.table}`: column {note}: master's text output.")
+    for t in a.tables:
         if t.local is None:
             continue
         if t.local.rows != t.master.rows or t.conflicts or t.local_only:
@@ -324,6 +336,9 @@ def _table_section(t: TableAnalysis) -> list[str]:
         [f"`{c.name}`", None, c.described, "replica only"] for c in t.extra_columns
     ]
     lines += ["", *_md_table(["column", "master", "replica", "note"], rows)]
+    if t.as_text:
+        lines += ["", "Held as text (the replica cannot have master's type):", ""]
+        lines += [f"- {n}" for n in t.as_text]
     if t.missing_constraints:
         lines += ["", "Missing constraints:", ""]
         lines += [f"- `{c.name}`: {c.definition}" for c in t.missing_constraints]
@@ -482,6 +497,11 @@ def risks(a: Analysis) -> list[str]:
             out.append(f"`{t.table}`: {o}; master's foreign key rejects those rows.")
         for n in t.notes:
             out.append(f"`{t.table}`: {n}.")
+        for n in t.as_text:
+            out.append(
+                f"`{t.table}`: column {n}: the replica holds master's text output,"
+                " and what reads it there reads text."
+            )
         custom = sorted({c.type for c in t.master.columns if not c.builtin_type})
         if custom:
             out.append(f"`{t.table}` uses type(s) {', '.join(custom)} from master.")

@@ -7,8 +7,9 @@ the rows master still has from before the snapshot). Tables without those column
 fall back to the net change of their count; ``checksums=True`` also compares each
 table's content checksum with the one the run recorded, which catches changes the
 cursors cannot see (an update that left ``updated_at`` alone) at the cost of
-reading every row. Schema changes compare master's columns with the landing
-tables'. Staleness is master's ``now()`` minus the run's snapshot time.
+reading every row. Schema changes compare master's columns, typed as a load would
+land them (db.landtypes: a recreated enum, a column held as text), with the
+landing tables'. Staleness is master's ``now()`` minus the run's snapshot time.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from psycopg import sql
 
 from crm_replica import format as summary
 from crm_replica.db import (
+    TypeLanding,
     connect_master,
     connect_replica,
     count_and_checksum,
+    describe_relation,
     landing_columns,
     refuse_row_security,
+    same_type,
 )
 from crm_replica.load import runlog as meta
 from crm_replica.settings import DEFAULT_TABLES, MASTER_SCHEMA
@@ -136,6 +140,7 @@ def _columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str
 
 
 def _schema_changes(master: dict[str, str], landing: dict[str, str]) -> list[str]:
+    """``master``: master's columns with the types they land as."""
     if not landing:
         return ["not loaded in the replica"]
     changes = [f"+{c} {t}" for c, t in master.items() if c not in landing]
@@ -143,7 +148,7 @@ def _schema_changes(master: dict[str, str], landing: dict[str, str]) -> list[str
     changes += [
         f"{c} {landing[c]} -> {t}"
         for c, t in master.items()
-        if c in landing and landing[c] != t
+        if c in landing and not same_type(landing[c], t)
     ]
     return changes
 
@@ -206,15 +211,21 @@ def status(
         replica.rollback()
     if run is None:
         return StatusResult(None, None, None, None, [], max_age, unfinished)
-    run_id, snapshot_at, finished_at, _ = run
-    with connect_master(master_url) as master:
+    run_id, snapshot_at, finished_at, landing_schema = run
+    with (
+        connect_master(master_url) as master,
+        connect_replica(replica_url) as replica,
+        # How master's types would land, tried and undone.
+        replica.transaction(force_rollback=True),
+    ):
         master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         master.read_only = True
         checked_at = master.execute("select now()").fetchone()[0]
         refuse_row_security(master, MASTER_SCHEMA, [t.table_name for t in loads])
+        types = TypeLanding(master, replica, landing_schema, dry_run=True)
         tables = [
             _table_status(
-                master, load, landing[load.table_name], snapshot_at, checksums
+                master, types, load, landing[load.table_name], snapshot_at, checksums
             )
             for load in sorted(loads, key=_table_order)
         ]
@@ -226,6 +237,7 @@ def status(
 
 def _table_status(
     master: psycopg.Connection,
+    types: TypeLanding,
     load: meta.TableLoad,
     landing: dict[str, str],
     snapshot_at: datetime,
@@ -260,7 +272,8 @@ def _table_status(
         if checksums:
             _, checksum = count_and_checksum(master, MASTER_SCHEMA, table)
             result.content = "same" if checksum == load.master_checksum else "changed"
-    result.schema_changes = _schema_changes(columns, landing)
+    landed = describe_relation(master, MASTER_SCHEMA, table, types).columns
+    result.schema_changes = _schema_changes({c.name: c.type for c in landed}, landing)
     return result
 
 

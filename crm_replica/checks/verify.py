@@ -3,7 +3,9 @@
 Two layers are checked against master's tables: the landing schema the runner
 loads (``master_raw``) and the replica models dbt builds (``public``). Both sides
 run under db.SESSION_SETTINGS, in one REPEATABLE READ READ ONLY transaction each,
-so that row text (and so the checksums) compare equal when the rows do.
+so that row text (and so the checksums) compare equal when the rows do. A column
+the replica holds as text (db.landtypes: a type it cannot have) hashes as
+master's text output on both sides: equal when the texts are.
 
 Master's dashboards are views that compute a new uuid and ``now()`` on every read:
 they are compared on everything but those volatile columns, and the system metrics

@@ -7,8 +7,10 @@ from __future__ import annotations
 from crm_replica.db.catalog import (
     Relation,
     Shape,
+    describe_relation,
     landing_columns,
     list_tables,
+    same_type,
     shape,
 )
 from crm_replica.db.checksum import (
@@ -43,9 +45,13 @@ from crm_replica.db.guard import (
     refuse_same_database,
     refuse_same_urls,
 )
+from crm_replica.db.landtypes import TypeLanding
 from crm_replica.db.secrets import one_line, url_password
 
 __all__ = [
+    "TypeLanding",
+    "describe_relation",
+    "same_type",
     "DEFAULT_LOCK_TIMEOUT",
     "MASTER_DB",
     "REPLICA_DB",

@@ -2,8 +2,10 @@
 
 A landing table has master's columns with master's types, and nothing else: no
 defaults, identity or generation expressions (the values are copied as master holds
-them), plus master's primary key when there is one. User-defined enum and domain
-types are recreated in the landing schema; built-in types are used as they are.
+them), plus master's primary key when there is one. describe_relation reads
+master's side; db.landtypes decides how each column's type lands on the replica
+(built-in types as they are; enums, domains, composites, ranges recreated in the
+landing schema; extension types as the replica's own, or as text).
 """
 
 from __future__ import annotations
@@ -25,24 +27,54 @@ COPYABLE_KINDS = {
 }
 
 
+#: Type OIDs below this are built into every PostgreSQL (FirstNormalObjectId): the
+#: same type, with the same name and OID, on master and the replica.
+FIRST_USER_OID = 16384
+
+
 @dataclass(frozen=True)
 class Column:
+    """A landing column. Two columns are equal when their names and types are."""
+
     name: str
     type: str  # as written in CREATE TABLE on the replica
+    #: How its type lands: "builtin", "recreated" (in the landing schema),
+    #: "extension" (the replica's extension's type) or "text" (master's text output
+    #: of a type the replica cannot have).
+    landed: str = field(default="builtin", compare=False)
+    #: Whether COPY must carry the value as text: its binary form is the one of an
+    #: extension's type whose version differs on the other side.
+    text_io: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.name} {self.type}"
 
 
 @dataclass(frozen=True)
-class UserType:
-    """An enum or domain of master's that the landing schema must define."""
+class MasterColumn:
+    """A column as master has it: its type's OID and modifier, and its type as
+    master prints it."""
 
     name: str
-    kind: str  # "e" enum, "d" domain
+    oid: int
+    typmod: int
+    formatted: str
+
+
+@dataclass(frozen=True)
+class UserType:
+    """A type of master's that the landing schema must define."""
+
+    name: str
+    kind: str  # "e" enum, "d" domain, "c" composite, "r" range
     labels: tuple[str, ...] = ()
-    base: str = ""
+    base: str = ""  # a domain's base type, a range's subtype
     checks: tuple[str, ...] = ()
+    #: a composite's attributes: (name, type as the replica writes it)
+    attributes: tuple[tuple[str, str], ...] = ()
+    #: a range's options beyond its subtype: "multirange_type_name = …", …
+    options: tuple[str, ...] = ()
+    multirange: str = ""  # a range's multirange type (created with it)
 
 
 @dataclass
@@ -52,8 +84,16 @@ class Relation:
     kind: str
     columns: list[Column]
     primary_key: list[str] = field(default_factory=list)
-    user_types: list[UserType] = field(default_factory=list)
     size: int = 0  # bytes on disk in master, for scheduling
+    #: master's columns (``columns`` are the replica's, once landtypes landed them)
+    master_columns: list[MasterColumn] = field(default_factory=list)
+    #: how unusual types landed: "table: column type landed as text (why)"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def copy_as_text(self) -> bool:
+        """Whether COPY carries the rows in text format rather than binary."""
+        return any(c.text_io for c in self.columns)
 
     @property
     def is_table(self) -> bool:
@@ -68,14 +108,8 @@ class Relation:
 
 
 _COLUMNS = """
-select a.attname, t.oid, t.typname, t.typtype, tn.nspname,
-       format_type(a.atttypid, a.atttypmod),
-       e.oid, e.typname, e.typtype, en.nspname
+select a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod)
 from pg_attribute a
-join pg_type t on t.oid = a.atttypid
-join pg_namespace tn on tn.oid = t.typnamespace
-left join pg_type e on e.oid = t.typelem and t.typcategory = 'A'
-left join pg_namespace en on en.oid = e.typnamespace
 where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
 order by a.attnum
 """
@@ -132,122 +166,37 @@ def shape(conn: psycopg.Connection, schema: str, name: str) -> Shape | None:
 
 
 def describe_relation(
-    conn: psycopg.Connection, schema: str, name: str, landing: str
+    conn: psycopg.Connection, schema: str, name: str, types=None
 ) -> Relation:
-    """Master's relation ``schema.name``, with column types for the landing schema."""
+    """Master's relation ``schema.name``. Its ``columns`` have master's types until
+    ``types`` (a landtypes.TypeLanding) lands them: then they are the replica's."""
     found = _find(conn, schema, name)
     if found is None:
         raise TableNotFound(f"table {schema}.{name} not found on the master")
     oid, kind, size = found
     if kind not in COPYABLE_KINDS:
         raise ReplicaError(f"{schema}.{name} is not a table or view (relkind {kind})")
-    columns, user_types = [], {}
-    for (
-        col,
-        t_oid,
-        t_name,
-        t_type,
-        t_ns,
-        formatted,
-        e_oid,
-        e_name,
-        e_type,
-        e_ns,
-    ) in conn.execute(_COLUMNS, (oid,)).fetchall():
-        if t_ns == "pg_catalog":
-            columns.append(Column(col, formatted))
-            continue
-        elem = (e_oid, e_name, e_type, e_ns) if e_oid else None
-        target_oid, target_name, target_type, target_ns = elem or (
-            t_oid,
-            t_name,
-            t_type,
-            t_ns,
-        )
-        if target_ns == "pg_catalog":
-            columns.append(Column(col, formatted))
-            continue
-        if target_type not in ("e", "d"):
-            raise ReplicaError(
-                f"{schema}.{name}.{col}: type {target_ns}.{target_name} is neither "
-                "built in, an enum nor a domain; the replica cannot recreate it"
-            )
-        user_types[target_name] = _user_type(conn, target_oid, target_name, target_type)
-        typed = sql.Identifier(landing, target_name).as_string(conn)
-        columns.append(Column(col, typed + ("[]" if elem else "")))
-    return Relation(
+    master = [MasterColumn(*row) for row in conn.execute(_COLUMNS, (oid,)).fetchall()]
+    rel = Relation(
         schema,
         name,
         kind,
-        columns,
+        [Column(c.name, c.formatted) for c in master],
         _primary_key(conn, oid),
-        list(user_types.values()),
-        size,
+        size=size,
+        master_columns=master,
     )
+    if types is not None:
+        types.land(rel)
+    return rel
 
 
-def _user_type(conn: psycopg.Connection, oid: int, name: str, kind: str) -> UserType:
-    if kind == "e":
-        labels = tuple(
-            r[0]
-            for r in conn.execute(
-                "select enumlabel from pg_enum where enumtypid = %s"
-                " order by enumsortorder",
-                (oid,),
-            ).fetchall()
-        )
-        return UserType(name, "e", labels=labels)
-    base, ns = conn.execute(
-        "select format_type(t.typbasetype, t.typtypmod), bn.nspname from pg_type t"
-        " join pg_type b on b.oid = t.typbasetype"
-        " join pg_namespace bn on bn.oid = b.typnamespace where t.oid = %s",
-        (oid,),
-    ).fetchone()
-    if ns != "pg_catalog":
-        raise ReplicaError(f"domain {name} is over a non-built-in type; unsupported")
-    checks = tuple(
-        r[0]
-        for r in conn.execute(
-            "select pg_get_constraintdef(oid) from pg_constraint where contypid = %s"
-            " and contype = 'c' order by conname",
-            (oid,),
-        ).fetchall()
-    )
-    return UserType(name, "d", base=base, checks=checks)
-
-
-def ensure_user_types(
-    conn: psycopg.Connection, landing: str, types: list[UserType]
-) -> None:
-    """Create (or bring up to date) master's enums and domains in ``landing``."""
-    for t in types:
-        ident = sql.Identifier(landing, t.name)
-        exists = conn.execute(
-            "select to_regtype(%s) is not null", (ident.as_string(conn),)
-        ).fetchone()[0]
-        if t.kind == "e":
-            if not exists:
-                conn.execute(
-                    sql.SQL("create type {} as enum ({})").format(
-                        ident, sql.SQL(", ").join(map(sql.Literal, t.labels))
-                    )
-                )
-                continue
-            for label in t.labels:  # labels added in master since the last run
-                conn.execute(
-                    sql.SQL("alter type {} add value if not exists {}").format(
-                        ident, sql.Literal(label)
-                    )
-                )
-        elif not exists:
-            checks = sql.SQL(" ").join(
-                sql.SQL("check " + c.removeprefix("CHECK ")) for c in t.checks
-            )
-            conn.execute(
-                sql.SQL("create domain {} as {} {}").format(
-                    ident, sql.SQL(t.base), checks
-                )
-            )
+def same_columns(before: list[Column], after: list[Column]) -> bool:
+    """Whether two column lists name the same columns and types, in order (types
+    compared as the replica prints them)."""
+    return [(c.name, _norm(c.type)) for c in before] == [
+        (c.name, _norm(c.type)) for c in after
+    ]
 
 
 def landing_columns(conn: psycopg.Connection, landing: str, table: str) -> list[Column]:
@@ -273,6 +222,12 @@ def drift_notes(
     ]
 
 
+def landing_notes(relations: list[Relation]) -> list[str]:
+    """What the run says about the types it landed: each column held as text
+    instead of master's type, and why."""
+    return [note for r in relations for note in r.notes]
+
+
 def drift(before: list[Column], after: list[Column]) -> list[str]:
     """What changed between two column lists: +added, -dropped, retyped."""
     if not before:
@@ -287,6 +242,11 @@ def drift(before: list[Column], after: list[Column]) -> list[str]:
         if n in old and _norm(old[n]) != _norm(new[n])
     ]
     return changes
+
+
+def same_type(a: str, b: str) -> bool:
+    """Whether two type names are the same type as the replica prints them."""
+    return _norm(a) == _norm(b)
 
 
 def _norm(type_name: str) -> str:

@@ -12,11 +12,15 @@ from crm_replica.db.connect import connect_replica
 #: Per column, the type's own 64-bit hash where it is the same function in every
 #: PostgreSQL this runs against (hash partitioning relies on these staying stable;
 #: checked present in 16 and 18): no text formatting of jsonb or timestamps. Any
-#: other type (enums, json, arrays, domains over those...) hashes its text, which
-#: db.SESSION_SETTINGS makes identical on both sides.
+#: other type (enums, json, arrays, composites, ranges, extensions' types, domains
+#: over those...) hashes its text, which db.SESSION_SETTINGS makes identical on both
+#: sides: a column the replica holds as text (master's ``col::text``, see
+#: db.landtypes) hashes as master's typed column does. ``text`` casts too, so
+#: that a hash written for the replica's text column also runs on master's column
+#: (an incremental run's key hash).
 _TYPED_HASH = {
     "uuid": "uuid_hash_extended({}, 0)",
-    "text": "hashtextextended({}, 0)",
+    "text": "hashtextextended({}::text, 0)",
     "character varying": "hashtextextended({}::text, 0)",
     "smallint": "hashint2extended({}, 0)",
     "integer": "hashint4extended({}, 0)",
@@ -29,13 +33,21 @@ _TYPED_HASH = {
 }
 _TEXT_HASH = "hashtextextended({}::text, 0)"
 
+#: Each column's type, a domain's resolved down to the type it is over (through
+#: domains over domains): master and the replica hash a domain's values as that
+#: type's, whether or not the replica could recreate the domain.
 _COLUMN_TYPES = """
-select a.attname,
-       format_type(case when t.typtype = 'd' then t.typbasetype else a.atttypid end,
-                   null)
-from pg_attribute a join pg_type t on t.oid = a.atttypid
-where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
-order by a.attnum
+with recursive col(attnum, attname, typid) as (
+    select a.attnum, a.attname, a.atttypid from pg_attribute a
+    where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
+    union all
+    select c.attnum, c.attname, t.typbasetype from col c
+    join pg_type t on t.oid = c.typid where t.typtype = 'd'
+)
+select c.attname, format_type(c.typid, null)
+from col c join pg_type t on t.oid = c.typid
+where t.typtype <> 'd'
+order by c.attnum
 """
 
 

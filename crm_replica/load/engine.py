@@ -4,9 +4,13 @@ Full mode: a coordinator opens one REPEATABLE READ READ ONLY transaction on mast
 and exports its snapshot (``pg_export_snapshot()``, as pg_dump does); ``jobs``
 workers import it, so every table comes from the same instant. Each table streams
 by binary ``COPY … TO STDOUT`` into ``COPY … FROM STDIN (FREEZE)`` on a fresh table
-created in the same replica transaction, and its primary key is built after the
-rows are in. When every table is loaded, one replica transaction swaps the fresh
-tables in and records the run: a failure anywhere leaves the previous load in place.
+created in the same replica transaction (text COPY for a table with a column of an
+extension's type whose version differs on the replica), and its primary key is
+built after the rows are in. Before that, db.landtypes lands each
+column's type on the replica (creating the types and extensions it needs) or, where
+the replica cannot have it, as text. When every table is loaded, one replica
+transaction swaps the fresh tables in and records the run: a failure anywhere
+leaves the previous load in place.
 
 Incremental mode (crm_replica.load.incremental) merges changed rows by key instead.
 """
@@ -20,8 +24,8 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
-from crm_replica.db import catalog as schema
 from crm_replica.db import (
+    TypeLanding,
     connect_master,
     connect_replica,
     database_error,
@@ -31,6 +35,7 @@ from crm_replica.db import (
     refuse_row_security,
     refuse_same_database,
 )
+from crm_replica.db import catalog as schema
 from crm_replica.errors import ReplicaError
 from crm_replica.load import incremental, runlock
 from crm_replica.load import runlog as meta
@@ -127,9 +132,7 @@ def _run(
     ).fetchone()
     snapshot = Snapshot(snap_id, taken_at, identity.server_version)
     relations = [
-        schema.describe_relation(
-            coordinator, config.master_schema, s.name, target.types
-        )
+        schema.describe_relation(coordinator, config.master_schema, s.name)
         for s in specs
     ]
     check_keys(relations, specs)
@@ -140,9 +143,14 @@ def _run(
             control.execute(
                 sql.SQL("create schema if not exists {}").format(sql.Identifier(name))
             )
-        schema.ensure_user_types(
-            control, target.types, [t for r in relations for t in r.user_types]
-        )
+    # Each column's type as the replica has it; what is missing there is created
+    # (in the live landing schema, each in a transaction of its own).
+    types = TypeLanding(
+        coordinator, control, target.types, tables=[r.name for r in relations]
+    )
+    for rel in relations:
+        types.land(rel)
+    types_notes = types.notes
     if mode == "incremental" or target.since_run is not None:
         # Tables a generation holds are merged: by cursor (incremental), or by
         # comparing every row (full). Others are loaded whole.
@@ -157,6 +165,7 @@ def _run(
             target,
             jobs,
             progress,
+            types_notes,
             compare="cursor" if mode == "incremental" else "rows",
         )
     return _full(
@@ -170,6 +179,7 @@ def _run(
         jobs,
         progress,
         {r.name: cursor_column(r, s) for r, s in zip(relations, specs, strict=True)},
+        types_notes,
     )
 
 
@@ -231,6 +241,7 @@ def _full(
     jobs: int,
     progress: Progress,
     cursors: dict[str, str | None],
+    types_notes: list[str],
 ) -> RunResult:
     before = {
         r.name: schema.landing_columns(control, target.schema, r.name)
@@ -250,7 +261,8 @@ def _full(
     )
     ordered = [loads[r.name] for r in relations]
     refuse_mismatches(ordered)
-    notes = schema.drift_notes(before, relations)
+    notes = types_notes + schema.landing_notes(relations)
+    notes += schema.drift_notes(before, relations)
     with control.transaction():
         notes += swap_in(
             control,

@@ -11,9 +11,10 @@ table:
    a second replica session meanwhile reads the replica's key hashes with each
    row's ctid;
 2. the picked rows are copied into a temporary table, fetched by key through
-   master's primary key (or, for a key of several columns or of a user type, or a
-   delta over a twentieth of the table, by a cursor scan), and merged by key
-   (insert or update);
+   master's primary key (or, for a key of several columns or of a type that is not
+   built in, or a delta over a twentieth of the table, by a cursor scan), and
+   merged by key (insert or update); a key column the replica holds as text
+   (db.landtypes) hashes as master's text output on both sides;
 3. meanwhile the runner compares the key sets: a replica key master no longer has
    was deleted there (removed by ctid, or kept and listed in
    ``replica_meta.deleted_rows`` under policy ``flag``); a master key the replica
@@ -114,6 +115,7 @@ def run(
     target,
     jobs: int,
     progress,
+    types_notes: list[str],
     compare: str = "cursor",
 ) -> object:
     landing = target.schema
@@ -135,7 +137,7 @@ def run(
                 r
                 for r in relations
                 if not (
-                    before[r.name] == r.columns
+                    schema.same_columns(before[r.name], r.columns)
                     and r.is_table
                     and (cursors[r.name] or compare == "rows")
                     and keys[r.name]
@@ -153,7 +155,8 @@ def run(
                 progress,
                 cursors,
             )
-            notes = schema.drift_notes(before, whole)
+            notes = types_notes + schema.landing_notes(relations)
+            notes += schema.drift_notes(before, whole)
             with replica.transaction():
                 # Room for the merge's temporary table in memory (this session).
                 replica.execute("set local temp_buffers = '256MB'")
@@ -348,8 +351,8 @@ class _Merge:
         type, which master and replica name alike), else None."""
         if len(self.key) != 1:
             return None
-        kind = self._type(self.key[0])
-        return None if '"' in kind else kind
+        column = next(c for c in self.rel.columns if c.name == self.key[0])
+        return column.type if column.landed == "builtin" else None
 
     def _later(self, cursor: str, since: str | None, newest: str | None) -> str | None:
         """The cursor's new watermark: the later of ``since`` and ``newest``."""

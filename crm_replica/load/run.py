@@ -48,13 +48,13 @@ class Cancelled(Exception):
 class Target:
     """Where a run loads and what it does at the end.
 
-    ``schema``: where the tables land; ``types``: where master's enums and domains
-    are made (the live landing schema: tables anywhere may use them, and they are
-    never moved); ``publish``: swap the tables in and record the run succeeded when
-    they are loaded (``replica extract-load``), or leave them there for the sync to
-    build on and publish with everything else; ``since_run``: the run whose loads
-    the tables at ``schema`` hold (incremental runs start from its cursors; None:
-    the latest succeeded run's).
+    ``schema``: where the tables land; ``types``: where master's enums, domains,
+    composite and range types are made (the live landing schema: tables anywhere
+    may use them, and they are never moved); ``publish``: swap the tables in and
+    record the run succeeded when they are loaded (``replica extract-load``), or
+    leave them there for the sync to build on and publish with everything else;
+    ``since_run``: the run whose loads the tables at ``schema`` hold (incremental
+    runs start from its cursors; None: the latest succeeded run's).
     """
 
     schema: str

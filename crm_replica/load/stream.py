@@ -1,4 +1,6 @@
-"""Stream a master relation into a replica table by binary COPY."""
+"""Stream a master relation into a replica table by COPY: binary, or text for a
+table with a column of an extension's type whose version differs on the two sides
+(db.landtypes says why)."""
 
 from __future__ import annotations
 
@@ -88,18 +90,27 @@ def copy_table(
 ) -> int:
     """COPY ``rel`` (rows matching ``where``, if given; the table is ``t`` there)
     into ``target``; returns the
-    bytes streamed. ``tick`` hears of each batch and may raise to stop."""
+    bytes streamed. ``tick`` hears of each batch and may raise to stop.
+
+    A column landed as text is selected as master's text output (``::text``)."""
     cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in rel.columns)
+    values = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(c.name))
+        if c.landed == "text"
+        else sql.Identifier(c.name)
+        for c in rel.columns
+    )
     select = sql.SQL("select {} from {} as t").format(
-        cols, sql.Identifier(rel.schema, rel.name)
+        values, sql.Identifier(rel.schema, rel.name)
     )
     if where is not None:
         select = sql.SQL("{} where {}").format(select, where)
+    form = sql.SQL("text" if rel.copy_as_text else "binary")
     freeze = sql.SQL(", freeze") if where is None else sql.SQL("")
-    into = sql.SQL("copy {} ({}) from stdin (format binary{})").format(
-        target, cols, freeze
+    into = sql.SQL("copy {} ({}) from stdin (format {}{})").format(
+        target, cols, form, freeze
     )
-    return pipe(master, replica, select, into, tick)
+    return pipe(master, replica, select, into, tick, text=rel.copy_as_text)
 
 
 def pipe(
@@ -108,10 +119,14 @@ def pipe(
     select: sql.Composable,
     into: sql.Composable,
     tick: Callable[[int], None] | None = None,
+    *,
+    text: bool = False,
 ) -> int:
     """Stream the rows of ``select`` on master into ``into`` (a ``COPY … FROM
-    STDIN (FORMAT binary)``) on the replica; returns the bytes streamed."""
-    out = sql.SQL("copy ({}) to stdout (format binary)").format(select)
+    STDIN`` in binary format, or in text format with ``text``) on the replica;
+    returns the bytes streamed."""
+    form = sql.SQL("text" if text else "binary")
+    out = sql.SQL("copy ({}) to stdout (format {})").format(select, form)
     nbytes = 0
     with replica.cursor() as rcur, rcur.copy(into) as writer:
         for batch in read_copy(master, out):

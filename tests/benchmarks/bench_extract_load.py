@@ -149,7 +149,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from runner import demo;"
+                "import sys; from crm_replica.demo import setup as demo;"
                 " demo.ensure_master(sys.argv[1], seed=42, scale=int(sys.argv[2]))",
                 master,
                 str(scale),

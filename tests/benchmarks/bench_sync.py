@@ -80,7 +80,7 @@ def make_master(url: str, scale: int) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from runner import demo;"
+            "import sys; from crm_replica.demo import setup as demo;"
             " demo.ensure_master(sys.argv[1], seed=42, scale=int(sys.argv[2]))",
             url,
             str(scale),
@@ -153,7 +153,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from runner import demo;"
+                "import sys; from crm_replica.demo import setup as demo;"
                 " demo.ensure_local_tables(sys.argv[1], sys.argv[2], seed=42)",
                 urls["replica"],
                 master,
