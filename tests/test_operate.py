@@ -169,7 +169,7 @@ def test_a_landing_schema_named_in_replication_yml(master_url, clusters, tmp_pat
     publish, verify and status: every one passes, and nothing lands in master_raw."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml.example"):
+    for name in ("dbt_project.yml", "profiles.yml.example", ".dbtignore"):
         shutil.copy(PROJECT_DIR / name, project / name)
     for folder in ("models", "macros", "seeds", "analyses", "tests/generic"):
         shutil.copytree(PROJECT_DIR / folder, project / folder)
