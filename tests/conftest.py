@@ -7,8 +7,10 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -19,26 +21,28 @@ from psycopg.conninfo import make_conninfo
 from crm_replica.cli import cli
 from crm_replica.db import cluster
 from crm_replica.demo import setup as demo
+from crm_replica.settings import schemas as settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-#: Longer than a session takes. The dashboards count today's and this week's leads:
-#: a synthetic master made before 00:00 UTC and compared after it differs, as
-#: master's own views would.
+#: Longer than a session takes. The dashboards count today's and this week's leads
+#: in the CRM's time zone: a synthetic master made before midnight there and
+#: compared after it differs, as master's own views would.
 SESSION_SPAN = timedelta(minutes=15)
+#: The CRM's time zone (dbt_project.yml's var crm_time_zone).
+CRM_TIME_ZONE = settings.load(PROJECT_DIR).time_zone
 
 
 def pytest_sessionstart(session):
-    """Start after midnight rather than straddle it (and say why)."""
-    now = datetime.now(UTC)
-    midnight = (now + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    """Start after the CRM's midnight rather than straddle it (and say why)."""
+    zone = ZoneInfo(CRM_TIME_ZONE)
+    now = datetime.now(zone)
+    midnight = datetime.combine(now.date() + timedelta(days=1), dt_time(), zone)
     if midnight - now < SESSION_SPAN:
         wait = (midnight - now).total_seconds() + 5
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"waiting {wait:.0f} s for 00:00 UTC: the session would straddle a day,"
-            " and the dashboards count today's leads"
+            f"waiting {wait:.0f} s for 00:00 in {CRM_TIME_ZONE}: the session would"
+            " straddle the CRM's day, and the dashboards count today's leads"
         )
         time.sleep(wait)
 

@@ -138,3 +138,29 @@ def test_unreachable_master_is_one_line_without_the_password(legacy, tmp_path):
     assert result.exit_code == 1, result.output
     assert "cannot connect to the master" in result.output
     assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+
+
+def test_after_a_sync_without_legacy_tables_it_is_synced(
+    master_url, clusters, tmp_path
+):
+    """A replica that never had the application's tables: once synced, analyze
+    says so (from the run log) and finds no local rows to migrate."""
+    replica = new_database(clusters["replica"], "nolegacy")
+    urls = ["--master-url", master_url, "--replica-url", replica]
+    synced = run_cli(["sync", *urls], tmp_path)
+    assert synced.exit_code == 0, synced.output
+    a = analyze.analyze(master_url, replica)
+    assert a.synced and a.last_run is not None and a.last_run[0] == 1
+    assert all(t.local is None for t in a.tables)
+    assert not any(t.conflicts or t.local_only for t in a.tables)
+    out = tmp_path / "out"
+    result = run_cli(["analyze", *urls, "--out", str(out)], tmp_path)
+    assert result.exit_code == 0, result.output
+    report, plan, ddl = (
+        (out / name).read_text() for name in (REPORT_FILE, PLAN_FILE, DDL_FILE)
+    )
+    assert "never synced" not in report + plan + ddl
+    assert "synced (run 1): `public` holds the tables dbt builds from master;" in plan
+    assert "the replica had no legacy tables of its own" in plan
+    assert "-- The replica is synced: its tables are rebuilt by dbt" in ddl
+    assert "\n| leads |" not in plan  # no local rows to resolve

@@ -21,9 +21,12 @@ def test_build_passes_every_test(synced):
 
 
 def test_dashboards_match_master_views(synced):
+    """Master's views read now, on the columns that do not depend on when they are
+    read (today's and this week's leads are compared with the views captured in
+    the snapshot: test_dbt_meaning, and the dbt tests themselves)."""
     kpis = (
         "total_leads, qualified_leads, fully_qualified_leads, avg_lead_score,"
-        " new_leads, leads_today, leads_this_week, conversion_rate"
+        " new_leads, conversion_rate"
     )
     query = {
         "dashboard_bant_distribution": "select bant_status, lead_count, percentage"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import psycopg
 import pytest
-from conftest import new_database, rows_text, run_cli
+from conftest import PROJECT_DIR, new_database, rows_text, run_cli
 
 from crm_replica.demo import setup as demo
 from crm_replica.errors import EXIT_DBT_FAILED
@@ -160,3 +162,49 @@ def test_rollback_without_generations_is_one_line(pair):
     result = run_cli(["rollback", "--replica-url", pair["replica"]], pair["work"])
     assert result.exit_code == 1
     assert "no generation to roll back to" in result.output
+
+
+def test_a_landing_schema_named_in_replication_yml(master_url, clusters, tmp_path):
+    """replication.yml's landing_schema reaches the loader, dbt (its sources), the
+    publish, verify and status: every one passes, and nothing lands in master_raw."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml.example", ".dbtignore"):
+        shutil.copy(PROJECT_DIR / name, project / name)
+    for folder in ("models", "macros", "seeds", "analyses", "tests/generic"):
+        shutil.copytree(PROJECT_DIR / folder, project / folder)
+    for test in (PROJECT_DIR / "tests").glob("*.sql"):
+        shutil.copy(test, project / "tests" / test.name)
+    config = (PROJECT_DIR / "replication.yml").read_text()
+    assert "landing_schema: master_raw\n" in config
+    (project / "replication.yml").write_text(
+        config.replace("landing_schema: master_raw\n", "landing_schema: crm_landing\n")
+    )
+    replica = new_database(clusters["replica"], "landing")
+    urls = ["--master-url", master_url, "--replica-url", replica]
+    work = tmp_path / "work"
+    for command in (["sync"], ["verify"], ["status"], ["sync"], ["verify"]):
+        result = run_cli([*command, *urls, "--project-dir", str(project)], work)
+        assert result.exit_code == 0, (command, result.output)
+    with psycopg.connect(replica) as conn:
+        landed = conn.execute(
+            "select c.relname from pg_class c join pg_namespace n"
+            " on n.oid = c.relnamespace where n.nspname = 'crm_landing'"
+            " and c.relkind = 'r' order by 1"
+        ).fetchall()
+        assert conn.execute(
+            "select to_regnamespace('master_raw'), count(*) from public.leads"
+        ).fetchone() == (None, 11)
+        staging = conn.execute(
+            "select pg_get_viewdef('replica_staging.stg_master__leads')"
+        ).fetchone()[0]
+        recorded = conn.execute(
+            "select distinct landing_schema from replica_meta.runs"
+        ).fetchall()
+    assert {r[0] for r in landed} >= {
+        "leads",
+        "whatsapp_messages",
+        "dashboard_lead_funnel",
+    }
+    assert "crm_landing.leads" in staging
+    assert recorded == [("crm_landing",)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from conftest import CRM_TIME_ZONE
 
 from crm_replica.demo import synthetic
 from crm_replica.settings import CRM_TABLES
@@ -26,7 +28,8 @@ DOCUMENTED = {
 
 @pytest.fixture(scope="module")
 def master(master_url):
-    with psycopg.connect(master_url) as conn:
+    """Master read as the CRM reads it: "today" is the CRM's."""
+    with psycopg.connect(master_url, options=f"-c TimeZone={CRM_TIME_ZONE}") as conn:
         yield conn
 
 
@@ -158,6 +161,26 @@ def test_same_seed_same_rows_other_seed_other_rows():
     assert [r[2] for r in a.tables["conversations"]] == [
         r[2] for r in b.tables["conversations"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("now", "midnight"),
+    [
+        # 01:30 on 16 January in Israel (UTC+2): its day began at 22:00 UTC.
+        (datetime(2026, 1, 15, 23, 30, tzinfo=UTC), datetime(2026, 1, 15, 22, 0)),
+        # 02:30 on 15 July (UTC+3, summer time): 21:00 UTC the day before.
+        (datetime(2026, 7, 14, 23, 30, tzinfo=UTC), datetime(2026, 7, 14, 21, 0)),
+        # Mid-afternoon in Israel, still the same day in UTC.
+        (datetime(2026, 1, 15, 13, 0, tzinfo=UTC), datetime(2026, 1, 14, 22, 0)),
+    ],
+)
+def test_todays_leads_are_the_crms_today(now, midnight):
+    """Three leads since the CRM's midnight (Israel's), whatever UTC's day is."""
+    midnight = midnight.replace(tzinfo=UTC)
+    assert synthetic.crm_midnight(now) == midnight
+    created = sorted(r[5] for r in synthetic.master_rows(now=now).tables["leads"])
+    assert [midnight <= c <= now for c in created].count(True) == 3
+    assert sum(now - timedelta(days=7) <= c <= now for c in created) == 4
 
 
 def test_scale_multiplies_volume_tables_only():

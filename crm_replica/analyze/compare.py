@@ -157,7 +157,9 @@ class Analysis:
     master: str
     replica: str
     master_version: str
-    synced: bool  # dbt has built public (the legacy rows are archived)
+    #: a sync succeeded (replica_meta.runs) or dbt archived the legacy tables:
+    #: public holds what dbt built, the legacy rows (if any) are archived
+    synced: bool
     last_run: tuple[int, datetime] | None
     tables: list[TableAnalysis]
     replica_only_tables: list[str]
@@ -435,6 +437,11 @@ def analyze(
         refuse_row_security(master, MASTER_SCHEMA, tables)
         archived = _archived(replica)
         as_text, extensions = _text_columns(master, replica, tables)
+        last_run = _last_run(replica)
+        # Synced: the run log has a succeeded run (or, built by hand, dbt archived
+        # the legacy tables). Then `public` holds what dbt built from master, and
+        # the legacy rows are the archived ones, if the replica had any.
+        synced = last_run is not None or bool(archived)
         results = []
         for name in tables:
             m = read_shape(master, MASTER_SCHEMA, name)
@@ -442,7 +449,10 @@ def analyze(
                 raise ReplicaError(f"table {MASTER_SCHEMA}.{name} not found on master")
             m = _typed_text(m, as_text[name])
             r = read_shape(replica, APP_SCHEMA, name)
-            local = read_shape(replica, ARCHIVE_SCHEMA, name) if name in archived else r
+            if name in archived:
+                local = read_shape(replica, ARCHIVE_SCHEMA, name)
+            else:
+                local = None if synced else r
             t = TableAnalysis(name, m, r, local, as_text=list(as_text[name].values()))
             compare_schema(t)
             if local is not None and local is not r:
@@ -465,14 +475,13 @@ def analyze(
                 (APP_SCHEMA, [*tables, *DASHBOARD_VIEWS]),
             ).fetchall()
         ]
-        last_run = _last_run(replica)
         master.rollback()
         replica.rollback()
     return Analysis(
         str(describe(master_url, "master")),
         str(describe(replica_url, "replica")),
         version,
-        bool(archived),
+        synced,
         last_run,
         results,
         replica_only,

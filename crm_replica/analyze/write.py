@@ -34,10 +34,16 @@ def _state(a: Analysis) -> str:
             "compared as they are"
         )
     run = f"run {a.last_run[0]}" if a.last_run else "a dbt build"
-    return (
-        f"synced ({run}): `{APP_SCHEMA}` holds the tables dbt builds from master; "
+    legacy = (
         f"the application's legacy rows were archived in `{ARCHIVE_SCHEMA}` and "
         "are compared from there"
+        if any(t.local is not None for t in a.tables)
+        else "the replica had no legacy tables of its own: there are no local rows"
+        " to compare"
+    )
+    return (
+        f"synced ({run}): `{APP_SCHEMA}` holds the tables dbt builds from master; "
+        + legacy
     )
 
 

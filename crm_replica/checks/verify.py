@@ -10,13 +10,14 @@ master's text output on both sides: equal when the texts are.
 Master's dashboards are views that compute a new uuid and ``now()`` on every read:
 they are compared on everything but those volatile columns, and the system metrics
 (a moving 24-hour window over a queue the replica does not have) by count only.
+They are read in the CRM's time zone, where they count "today" (settings).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import psycopg
@@ -34,9 +35,15 @@ from crm_replica.db import (
     row_hashes,
     shape,
 )
+from crm_replica.db import time_zone as db_time_zone
 from crm_replica.errors import CheckAborted, ReplicaError
 from crm_replica.load import runlog as meta
-from crm_replica.settings import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
+from crm_replica.settings import (
+    CRM_TIME_ZONE,
+    DEFAULT_TABLES,
+    MASTER_SCHEMA,
+    Schemas,
+)
 
 #: Columns a master view recomputes on every read.
 VOLATILE_COLUMNS = frozenset({"id", "updated_at", "created_at"})
@@ -187,8 +194,10 @@ def verify(
     landing: str = Schemas.landing,
     models: str = Schemas.models,
     examples: int = EXAMPLES,
+    time_zone: str = CRM_TIME_ZONE,
 ) -> VerifyResult:
-    """Check the landing tables and the replica models against master.
+    """Check the landing tables and the replica models against master (its
+    views read in ``time_zone``, the CRM's).
 
     ``against="snapshot"`` compares with the counts and checksums the last
     succeeded run recorded inside its master snapshot (no master connection).
@@ -209,7 +218,16 @@ def verify(
                 m_measure = None
                 if m_rel is not None:
                     compared, cols = _compared_columns(table, m_rel)
-                    m_measure = _measure(master, MASTER_SCHEMA, table, compared, cols)
+                    # A view counts "today" in its session's time zone: read it
+                    # in the CRM's, as extract-load captured it.
+                    with (
+                        db_time_zone([master], time_zone)
+                        if m_rel.is_view
+                        else nullcontext()
+                    ):
+                        m_measure = _measure(
+                            master, MASTER_SCHEMA, table, compared, cols
+                        )
                 for layer, schema in (("landing", landing), ("models", models)):
                     checks.append(
                         _check(

@@ -256,6 +256,7 @@ def _load(
 ) -> RunResult:
     """extract-load of ``specs`` with a bar per table."""
     assert place.master_url and place.replica_url
+    schemas = _schemas(place, config)
     try:
         with Bars() as bars:
             return extract_load(
@@ -266,7 +267,7 @@ def _load(
                 jobs=jobs,
                 mode=mode,
                 progress=LoadBars(bars),
-                target=Target.live(_schemas(place, config).landing),
+                target=Target.live(schemas.landing, schemas.time_zone),
             )
     except ReplicaError as exc:
         if place.embedded_master and isinstance(exc, TableNotFound):
@@ -415,6 +416,7 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
                 scale,
                 bar.update,
                 lambda total: setattr(bar, "length", total),
+                time_zone=_schemas(place).time_zone,
             )
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
         with _writing(place, wait):
@@ -814,6 +816,7 @@ def verify_command(
             against=against,
             landing=schemas.landing,
             models=schemas.models,
+            time_zone=schemas.time_zone,
         )
     click.echo(verify.to_json(result) if as_json else verify.to_text(result))
     if not result.ok:

@@ -32,6 +32,7 @@ from crm_replica.db.connect import (
     parse_url,
     redact,
     set_lock_timeout,
+    time_zone,
 )
 from crm_replica.db.embedded import (
     MASTER_DB,
@@ -82,5 +83,6 @@ __all__ = [
     "row_hashes",
     "set_lock_timeout",
     "shape",
+    "time_zone",
     "url_password",
 ]

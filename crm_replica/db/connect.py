@@ -15,7 +15,8 @@ again.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import psycopg
@@ -179,6 +180,31 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def time_zone(conns: Sequence[psycopg.Connection], zone: str) -> Iterator[None]:
+    """Inside, ``conns`` run in time zone ``zone`` instead of UTC.
+
+    For reading master's dashboard views, which count "today" in their session's
+    time zone: read in the CRM's, as the CRM reads them. Tables are never read
+    inside (their row text and checksums are UTC's on both sides). The sessions
+    are back in UTC after (after a failure, as far as they still answer)."""
+    _set_time_zone(conns, zone)
+    try:
+        yield
+    except BaseException:
+        with suppress(psycopg.Error):
+            _set_time_zone(conns, SESSION_SETTINGS["TimeZone"])
+        raise
+    _set_time_zone(conns, SESSION_SETTINGS["TimeZone"])
+
+
+def _set_time_zone(conns: Sequence[psycopg.Connection], zone: str) -> None:
+    for conn in conns:
+        failed = conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        if not conn.closed and not failed:
+            conn.execute("select set_config('TimeZone', %s, false)", (zone,))
 
 
 def connect_master(url: str, **kw) -> psycopg.Connection:

@@ -15,7 +15,7 @@ from psycopg import sql
 from crm_replica.db import connect
 from crm_replica.demo import synthetic
 from crm_replica.errors import ReplicaError
-from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS
+from crm_replica.settings import CRM_TABLES, CRM_TIME_ZONE, DASHBOARD_VIEWS
 
 MARKER = "synthetic.generated"
 _DROP_ORDER = DASHBOARD_VIEWS + ("message_queue",) + tuple(reversed(CRM_TABLES))
@@ -31,11 +31,12 @@ def ensure_master(
     scale: int,
     on_rows: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    time_zone: str = CRM_TIME_ZONE,
 ) -> str:
     """Create the synthetic master at ``url`` unless the same one is there.
 
-    ``on_total`` hears how many rows will be written, ``on_rows`` each batch.
-    Returns "created" or "reused".
+    ``on_total`` hears how many rows will be written, ``on_rows`` each batch;
+    "today"'s leads are the CRM's (``time_zone``). Returns "created" or "reused".
     """
     with connect(url, "demo master", read_only=False, autocommit=True) as conn:
         if _exists(conn, MARKER):
@@ -57,7 +58,7 @@ def ensure_master(
                     )
                 )
             conn.execute("drop schema if exists synthetic cascade")
-        rows = synthetic.master_rows(seed=seed, scale=scale)
+        rows = synthetic.master_rows(seed=seed, scale=scale, time_zone=time_zone)
         if on_total:
             on_total(sum(len(t) for t in rows.tables.values()))
         synthetic.create_master(conn, rows, on_rows)

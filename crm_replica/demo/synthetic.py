@@ -1,7 +1,9 @@
 """A deterministic synthetic master and replica-local tables, per docs/master.md.
 
 The same seed gives the same rows; only timestamps move with the anchor time
-(``now`` by default) because the master's dashboards count "today" and "this week".
+(``now`` by default) because the master's dashboards count "today" and "this week":
+"today" is the CRM's (``time_zone``, Asia/Jerusalem), as master's views count it
+when read in that time zone.
 ``scale`` multiplies the volume tables (messages, conversations and the logs) and
 leaves leads, clients and projects as they are, so the dashboards do not change.
 """
@@ -15,8 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import psycopg
+
+from crm_replica.settings.schemas import CRM_TIME_ZONE
 
 #: Rows per table at scale 1: the master's documented counts.
 BASE_COUNTS = {
@@ -83,6 +88,12 @@ NAMES = (
 )
 
 
+def crm_midnight(now: datetime, time_zone: str = CRM_TIME_ZONE) -> datetime:
+    """The midnight (in UTC) that began the day of ``now`` in ``time_zone``."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
 @dataclass
 class Rows:
     """Generated rows, by table, as tuples in master's column order."""
@@ -91,10 +102,10 @@ class Rows:
 
 
 class _Gen:
-    def __init__(self, seed: int, now: datetime) -> None:
+    def __init__(self, seed: int, now: datetime, time_zone: str = CRM_TIME_ZONE):
         self.rng = random.Random(seed)
         self.now = now
-        self.midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.midnight = crm_midnight(now, time_zone)
 
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
@@ -174,7 +185,8 @@ def _projects(g: _Gen, clients: list[tuple]) -> list[tuple]:
 
 def _leads(g: _Gen, clients: list[tuple], projects: list[tuple]) -> list[tuple]:
     rows = []
-    # 3 leads created today, 1 earlier this week, 7 older: master's KPI row.
+    # 3 leads created today (the CRM's), 1 earlier this week, 7 older: master's
+    # KPI row.
     ages = ["today"] * 3 + ["week"] + ["old"] * 7
     for i in range(BASE_COUNTS["leads"]):
         created = {
@@ -491,11 +503,17 @@ def _queue(
     return rows
 
 
-def master_rows(seed: int = 42, scale: int = 1, now: datetime | None = None) -> Rows:
-    """Every master table's rows, in dependency order."""
+def master_rows(
+    seed: int = 42,
+    scale: int = 1,
+    now: datetime | None = None,
+    time_zone: str = CRM_TIME_ZONE,
+) -> Rows:
+    """Every master table's rows, in dependency order; 3 leads created since the
+    midnight of ``now``'s day in ``time_zone`` (the CRM's "today")."""
     if scale < 1:
         raise ValueError("scale must be 1 or more")
-    g = _Gen(seed, now or datetime.now(UTC))
+    g = _Gen(seed, now or datetime.now(UTC), time_zone)
     n = {t: c * (scale if t in VOLUME_TABLES else 1) for t, c in BASE_COUNTS.items()}
     clients = _clients(g)
     projects = _projects(g, clients)

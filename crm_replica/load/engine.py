@@ -258,6 +258,7 @@ def _full(
         jobs,
         progress,
         cursors,
+        target.time_zone,
     )
     ordered = [loads[r.name] for r in relations]
     refuse_mismatches(ordered)

@@ -20,9 +20,11 @@ from crm_replica.db import (
     count_and_checksum,
     count_checksum_max,
 )
+from crm_replica.db import time_zone as db_time_zone
 from crm_replica.load import runlock, stream
 from crm_replica.load import runlog as meta
 from crm_replica.load.run import Cancelled, Progress, Snapshot, begin_snapshot
+from crm_replica.settings.schemas import CRM_TIME_ZONE
 
 FRESH_PREFIX = runlock.FRESH_PREFIX
 
@@ -50,10 +52,12 @@ class _Worker:
         landing: str,
         progress: Progress,
         stop: threading.Event,
+        time_zone: str = CRM_TIME_ZONE,
     ) -> None:
         self.master_url, self.replica_url = master_url, replica_url
         self.snapshot, self.landing = snapshot, landing
         self.progress, self.stop = progress, stop
+        self.time_zone = time_zone
         self.local = threading.local()
         self.lock = threading.Lock()
         self.sessions: list[_Session] = []
@@ -104,6 +108,16 @@ class _Worker:
         self, rel: schema.Relation, fresh: str, cursor: str | None
     ) -> meta.TableLoad:
         s = self._session()
+        if rel.has_stable_content:
+            return self._load(s, rel, fresh, cursor)
+        # A view computes on read: read it as the CRM does, in the CRM's time zone
+        # (master's dashboards count "today" in their session's).
+        with db_time_zone((s.master, s.master_check), self.time_zone):
+            return self._load(s, rel, fresh, cursor)
+
+    def _load(
+        self, s: _Session, rel: schema.Relation, fresh: str, cursor: str | None
+    ) -> meta.TableLoad:
         started = time.perf_counter()
         self.progress.table_started(rel.name, rel.size)
         target = sql.Identifier(self.landing, fresh)
@@ -235,12 +249,16 @@ def load_fresh(
     jobs: int,
     progress: Progress,
     cursors: dict[str, str | None],
+    time_zone: str = CRM_TIME_ZONE,
 ) -> tuple[dict[str, meta.TableLoad], dict[str, list[tuple[str, str]]]]:
     """Load ``relations`` into their ``fresh`` tables with ``jobs`` workers in the
-    snapshot; the caller swaps them in (renaming the indexes each carries over, the
-    second value). Stops every worker at the first failure."""
+    snapshot (views read in ``time_zone``); the caller swaps them in (renaming the
+    indexes each carries over, the second value). Stops every worker at the first
+    failure."""
     stop = threading.Event()
-    worker = _Worker(master_url, replica_url, snapshot, landing, progress, stop)
+    worker = _Worker(
+        master_url, replica_url, snapshot, landing, progress, stop, time_zone
+    )
     # Largest first keeps every worker busy to the end.
     order = sorted(relations, key=lambda r: r.size, reverse=True)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))

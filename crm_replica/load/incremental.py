@@ -154,6 +154,7 @@ def run(
                 jobs,
                 progress,
                 cursors,
+                target.time_zone,
             )
             notes = types_notes + schema.landing_notes(relations)
             notes += schema.drift_notes(before, whole)

@@ -11,6 +11,7 @@ from psycopg import sql
 
 from crm_replica.errors import ReplicaError
 from crm_replica.load import runlog as meta
+from crm_replica.settings.schemas import CRM_TIME_ZONE
 
 
 @dataclass
@@ -54,17 +55,20 @@ class Target:
     record the run succeeded when they are loaded (``replica extract-load``), or
     leave them there for the sync to build on and publish with everything else;
     ``since_run``: the run whose loads the tables at ``schema`` hold (incremental
-    runs start from its cursors; None: the latest succeeded run's).
+    runs start from its cursors; None: the latest succeeded run's); ``time_zone``:
+    the CRM's, in which master's views are read (they count "today" in their
+    session's time zone).
     """
 
     schema: str
     types: str
     publish: bool = True
     since_run: int | None = None
+    time_zone: str = CRM_TIME_ZONE
 
     @classmethod
-    def live(cls, landing: str) -> Target:
-        return cls(landing, landing)
+    def live(cls, landing: str, time_zone: str = CRM_TIME_ZONE) -> Target:
+        return cls(landing, landing, time_zone=time_zone)
 
 
 @dataclass

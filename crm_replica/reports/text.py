@@ -57,10 +57,12 @@ def headline(report: Report) -> str:
     bad = report.mismatches
     parts.append(f"{len(bad)} differ ({', '.join(bad)})" if bad else "all match")
     if report.build:
-        failed = len(report.build_failures)
-        parts.append(
-            f"dbt: {failed} of {len(report.build)} nodes failed"
-            if failed
-            else f"dbt: {len(report.build)} nodes passed"
-        )
+        warned = sum(1 for n in report.build_failures if n.status == "warn")
+        failed = len(report.build_failures) - warned
+        if failed:
+            parts.append(f"dbt: {failed} of {len(report.build)} nodes failed")
+        else:
+            parts.append(f"dbt: {len(report.build)} nodes passed")
+        if warned:
+            parts.append(f"{warned} with a warning")
     return f"Run {run.run_id} succeeded: " + ", ".join(parts)

@@ -12,6 +12,7 @@ from crm_replica.settings.replication import (
 from crm_replica.settings.schemas import (
     BUILD_PREFIX,
     CRM_TABLES,
+    CRM_TIME_ZONE,
     DASHBOARD_VIEWS,
     DEFAULT_TABLES,
     GEN_PREFIX,
@@ -26,6 +27,7 @@ from crm_replica.settings.schemas import (
 __all__ = [
     "BUILD_PREFIX",
     "CRM_TABLES",
+    "CRM_TIME_ZONE",
     "Config",
     "DASHBOARD_VIEWS",
     "DEFAULT_TABLES",

@@ -1,9 +1,14 @@
-"""Every schema name and table list, in one place.
+"""Every schema name and table list, and the CRM's time zone, in one place.
 
 The schema names' defaults are the vars in ``dbt_project.yml`` (what ``dbt build``
 by hand uses); ``replication.yml`` may name another landing schema. The runner
 passes them all to dbt as vars, so a name changed in one place reaches the loader,
 dbt, verify, status and the reports alike.
+
+The CRM's time zone (var ``crm_time_zone``, Asia/Jerusalem: the CRM is run from
+Israel) is where master's dashboards count "today": the runner reads master's
+views in it, and the replica's dashboards truncate the snapshot time in it, never
+in a server's or session's time zone. Every other read runs in UTC (db.connect).
 
 A sync builds every relation it publishes beside the live ones, in schemas named
 ``_crm_build_<live schema>``, and publishing moves the live relations it replaces
@@ -16,8 +21,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from crm_replica.errors import ReplicaError
 
 #: The eight tables of the CRM, parents before children.
 CRM_TABLES = (
@@ -42,6 +50,9 @@ DEFAULT_TABLES = CRM_TABLES + DASHBOARD_VIEWS
 #: Master's schema holding the CRM (replication.yml may name another).
 MASTER_SCHEMA = "public"
 
+#: Where the CRM is run from: its dashboards' "today" (dbt var crm_time_zone).
+CRM_TIME_ZONE = "Asia/Jerusalem"
+
 BUILD_PREFIX = "_crm_build_"
 GEN_PREFIX = "replica_gen_"
 
@@ -54,6 +65,7 @@ _VARS = {
     "reference": "reference_schema",
     "cache": "cache_schema",
     "meta": "meta_schema",
+    "time_zone": "crm_time_zone",
 }
 
 
@@ -77,6 +89,9 @@ class Schemas:
     cache: str = "replica_cache"
     #: the run log
     meta: str = "replica_meta"
+    #: Not a schema, passed to dbt with them: the CRM's time zone, in which
+    #: master's views are read and the dashboards count "today".
+    time_zone: str = CRM_TIME_ZONE
 
     @property
     def published(self) -> tuple[str, ...]:
@@ -134,7 +149,20 @@ def load(project_dir: Path | None, landing: str | None = None) -> Schemas:
         )
     if landing:
         schemas = replace(schemas, landing=landing)
+    check_time_zone(schemas.time_zone)
     return schemas
+
+
+def check_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone; a clear error if not."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReplicaError(
+            f"dbt_project.yml: var crm_time_zone: {name!r} is not a time zone"
+            " (an IANA name such as Asia/Jerusalem)"
+        ) from None
+    return name
 
 
 #: What a build's result depends on besides the data: the dbt project's files.

@@ -32,6 +32,15 @@ class NodeResult:
     status: str
     message: str = ""
     seconds: float = 0.0
+    #: What a failing or warning test logged about its rows (the dashboards'
+    #: comparison with master's views: the rows only on one side); also at the
+    #: end of ``message``.
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        """The node's name: ``dashboard_bant_distribution_matches_master_view``."""
+        return self.unique_id.split(".", 2)[-1]
 
 
 @dataclass
@@ -169,6 +178,7 @@ def run_dbt(
     errors: list[str] = []
     failed_hook = None
     database_error = ""
+    logged: dict[str, list[str]] = {}
     for line in proc.stdout:
         event = _parse(line)
         if event is None:
@@ -182,12 +192,24 @@ def run_dbt(
             database_error = one_line(str(data["base_msg"]))
         if name == "LogHookEndLine" and data.get("status") == "error":
             failed_hook = f"{data.get('statement')}: {database_error}".rstrip(": ")
+        node = (data.get("node_info") or {}).get("unique_id", "")
+        if name == "JinjaLogInfo" and node.startswith("test."):
+            logged.setdefault(node, []).append(redact(one_line(data.get("msg", ""))))
         if event["info"].get("level") == "error":
             errors.append(redact(event["info"].get("msg", "")))
         if echo and event["info"].get("level") in ("info", "warn", "error"):
             echo(redact(event["info"].get("msg", "")))
     returncode = proc.wait()
-    return DbtOutcome(returncode, _results(results_file), errors, failed_hook)
+    results = _results(results_file)
+    for result in results:
+        if result.status in _NOTED and result.unique_id in logged:
+            result.detail = "; ".join(logged[result.unique_id])
+            result.message = ": ".join(filter(None, [result.message, result.detail]))
+    return DbtOutcome(returncode, results, errors, failed_hook)
+
+
+#: Results whose test's logged lines become part of their message.
+_NOTED = ("fail", "warn", "error")
 
 
 def build(
@@ -196,7 +218,10 @@ def build(
     """``dbt build``; raises DbtFailed when a node errors or a test fails."""
     outcome = run_dbt(project_dir, workdir, replica_url, ["build", *extra], **kw)
     if outcome.returncode != 0:
-        failed = ", ".join(r.unique_id.split(".", 2)[-1] for r in outcome.failures[:5])
+        failed = ", ".join(
+            f"{r.name} ({r.detail})" if r.detail else r.name
+            for r in outcome.failures[:5]
+        )
         more = len(outcome.failures) - 5
         if outcome.failed_hook:
             detail = (

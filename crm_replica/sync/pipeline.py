@@ -276,6 +276,7 @@ class _Sync:
                         self.schemas.landing,
                         publish=False,
                         since_run=base,
+                        time_zone=self.schemas.time_zone,
                     ),
                 ),
             )

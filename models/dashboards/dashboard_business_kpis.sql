@@ -2,7 +2,8 @@
     One row of lead KPIs, as master's view computes them, at the master snapshot
     the data comes from (macro snapshot_time): qualified = status 'qualified',
     fully qualified = bant_status 'fully_qualified', new = status 'new', today =
-    created since that day's midnight, this week = the 7 days before it,
+    created since that day's midnight in the CRM's time zone (macro
+    crm_day_start, var crm_time_zone), this week = the 7 days before it,
     conversion_rate = integer percent of leads with status 'converted'. Master's
     leads only (is_in_master). id, updated_at and created_at are volatile, as in
     master's view.
@@ -16,8 +17,15 @@ leads as (
     where is_in_master
 ),
 
-clock as (
+snapshot as (
     select {{ snapshot_time() }} as as_of
+),
+
+clock as (
+    select
+        as_of,
+        {{ crm_day_start('as_of') }} as day_start
+    from snapshot
 ),
 
 final as (
@@ -31,7 +39,7 @@ final as (
         null::numeric as avg_lead_score,
         count(leads.id) filter (where leads.status = 'new') as new_leads,
         count(leads.id) filter (
-            where leads.created_at >= date_trunc('day', clock.as_of)
+            where leads.created_at >= clock.day_start
         ) as leads_today,
         count(leads.id) filter (
             where leads.created_at >= clock.as_of - interval '7 days'
@@ -45,7 +53,7 @@ final as (
         now() as created_at
     from clock
     left join leads on true
-    group by clock.as_of
+    group by clock.as_of, clock.day_start
 )
 
 select * from final

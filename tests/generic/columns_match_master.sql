@@ -4,7 +4,7 @@
     schema, which the runner creates with master's exact types. The contracts pin
     the documented schema at build time; this test reports where the master
     actually loaded differs from it (an added column, a changed length), one row
-    per differing column.
+    per differing column, also logged in one line (macro log_column_differences).
 #}
 {% test columns_match_master(model, master_table) %}
     {%- if not master_table -%}
@@ -12,7 +12,7 @@
             "columns_match_master needs master_table (the master's table name)") }}
     {%- endif %}
     {%- set landing = source('master', master_table) %}
-
+    {%- set query %}
 with replica_columns as (
     {{ relation_columns(model.schema, model.identifier) }}
 ),
@@ -54,4 +54,7 @@ validation_errors as (
 )
 
 select * from validation_errors
+    {%- endset %}
+    {%- if execute %}{{ log_column_differences(query, model.identifier) }}{% endif %}
+{{ query }}
 {% endtest %}

@@ -4,6 +4,19 @@
     table `master_view`), compared on `compare_columns`: every column but the
     volatile ones (ids and timestamps master makes on each read). Rows are
     compared as a multiset; each failing row says on which side it was found.
+
+    Values are compared, not types: a column whose type in master's view differs
+    from the model's (the CRM does not document them: a view may return a text
+    null where the model has a numeric) is cast to the model's type (its base
+    type: a varchar length or a numeric scale does not matter). The type
+    difference itself is columns_match_master's note. On PostgreSQL 16 and later,
+    a text value that is not a value of the model's type (`'n/a'` for a numeric)
+    is a difference, listed in column `not_a_value`; before 16 the cast fails
+    and says which value.
+
+    When rows differ, the test logs them (dbt's log; the runner adds them to the
+    node's message, the report and the CLI's error line):
+    `… only in master: (need_qualified, 3, null, 27.27); only in the replica: …`.
 #}
 {% test matches_master_dashboard(model, master_view, compare_columns) %}
     {%- if not master_view -%}
@@ -14,14 +27,33 @@
         {{ exceptions.raise_compiler_error(
             "matches_master_dashboard needs compare_columns, a list of column names") }}
     {%- endif -%}
-    {%- set columns = compare_columns | join(', ') %}
+    {%- set master = source('master', master_view) -%}
+    {%- set master_values = master_values_as_model(model, master, compare_columns) -%}
+    {%- set checked = master_values | selectattr('not_a_value') | list -%}
+    {%- set replica_columns = compare_columns | join(', ') -%}
 
+    {%- set comparison -%}
 with replica_rows as (
-    select {{ columns }} from {{ model }}
+    select
+        {{ replica_columns }}
+        {%- if checked %},
+        null::text as not_a_value
+        {%- endif %}
+    from {{ model }}
 ),
 
 master_rows as (
-    select {{ columns }} from {{ source('master', master_view) }}
+    select
+        {%- for value in master_values %}
+        {{ value.expression }} as {{ value.column }}
+        {%- if not loop.last or checked %},{% endif %}
+        {%- endfor %}
+        {%- if checked %}
+        nullif(concat_ws(', '
+            {%- for value in checked %}, {{ value.not_a_value }}{% endfor -%}
+        ), '') as not_a_value
+        {%- endif %}
+    from {{ master }}
 ),
 
 only_in_replica as (
@@ -49,4 +81,14 @@ validation_errors as (
 )
 
 select * from validation_errors
+    {%- endset -%}
+
+    {%- if execute -%}
+        {{ log_differing_rows(
+            comparison, model.identifier ~ " against master's view "
+            ~ master_view ~ " (" ~ replica_columns ~ ")") }}
+    {%- endif %}
+
+{{ comparison }}
 {% endtest %}
+

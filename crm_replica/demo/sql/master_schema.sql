@@ -164,6 +164,9 @@ cross join totals
 left join leads on stages.bant_status = leads.bant_status
 group by stages.stage_name, stages.stage_order;
 
+-- "Today" is the day of the reading session's time zone (date_trunc of now()),
+-- as a real view computes it: the CRM reads it in Israel's, and so does the runner
+-- (settings.CRM_TIME_ZONE). "This week" is the 7 days before now(), in any zone.
 create view dashboard_business_kpis as
 select
     gen_random_uuid() as id,
