@@ -33,14 +33,16 @@ SESSION_SPAN = timedelta(minutes=15)
 CRM_TIME_ZONE = settings.load(PROJECT_DIR).time_zone
 
 
-def pytest_sessionstart(session):
-    """Start after the CRM's midnight rather than straddle it (and say why)."""
+def wait_for_the_crms_new_day(request) -> None:
+    """Start after the CRM's midnight rather than straddle it (and say why): the
+    synthetic master counts today's leads. Only sessions that make a master wait
+    (tests/unit needs none)."""
     zone = ZoneInfo(CRM_TIME_ZONE)
     now = datetime.now(zone)
     midnight = datetime.combine(now.date() + timedelta(days=1), dt_time(), zone)
     if midnight - now < SESSION_SPAN:
         wait = (midnight - now).total_seconds() + 5
-        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+        request.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"waiting {wait:.0f} s for 00:00 in {CRM_TIME_ZONE}: the session would"
             " straddle the CRM's day, and the dashboards count today's leads"
         )
@@ -48,8 +50,9 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(scope="session")
-def clusters(tmp_path_factory) -> Iterator[dict[str, str]]:
+def clusters(tmp_path_factory, request) -> Iterator[dict[str, str]]:
     """URLs to a master and a replica database in two separate clusters."""
+    wait_for_the_crms_new_day(request)
     base = tmp_path_factory.mktemp("clusters")
     with (
         cluster(base / "master", "crm_master") as master,
@@ -122,9 +125,10 @@ def synced(master_url, clusters, tmp_path_factory) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def pg15() -> Iterator[supabase.SupabaseLike]:
+def pg15(request) -> Iterator[supabase.SupabaseLike]:
     """Debian's PostgreSQL 15 server (with contrib: citext, hstore, ltree, cube),
     started for the session by tests/supabase.py."""
+    wait_for_the_crms_new_day(request)
     if not supabase.available():
         if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
             pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")

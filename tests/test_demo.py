@@ -19,6 +19,8 @@ def test_demo_twice_and_no_server_left(tmp_path):
     first = run_cli(["demo"], tmp_path)
     assert first.exit_code == 0, first.output
     assert "synthetic master created" in first.output
+    # The replica had the application's legacy tables before the first build.
+    assert "replica given the application's legacy local tables" in first.output
     for table, count in (
         ("conversations", "499"),
         ("whatsapp_messages", "1,296"),
@@ -37,6 +39,7 @@ def test_demo_twice_and_no_server_left(tmp_path):
     second = run_cli(["demo"], tmp_path)
     assert second.exit_code == 0, second.output
     assert "synthetic master reused" in second.output
+    assert "legacy local tables" not in second.output  # synced already
     assert "run 2," in second.output
     assert not postgres_under(tmp_path)
 

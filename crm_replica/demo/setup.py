@@ -77,17 +77,24 @@ def ensure_master(
 def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
     """Give a brand-new replica database the application's legacy tables.
 
-    Only when the replica has never been synced (no run log, no archive, no leads
-    table); returns True when it created them.
+    Only when the replica has never been synced (no run in its log, no archive, no
+    leads or clients table); returns True when it created them.
     """
     with connect(replica_url, "replica", read_only=False) as replica:
-        fresh = not any(
+        # A run log with no run in it is not a sync: a command's run lock makes
+        # the schema before anything runs.
+        synced = replica.execute(
+            "select to_regclass('replica_meta.runs') is not null"
+        ).fetchone()[0] and replica.execute(
+            "select exists (select from replica_meta.runs)"
+        ).fetchone()[0]
+        fresh = not synced and not any(
             replica.execute(
                 "select to_regnamespace(%s) is not null or to_regclass(%s) is not null",
                 (schema, table),
             ).fetchone()[0]
             for schema, table in (
-                ("replica_meta", "public.leads"),
+                ("local_archive", "public.leads"),
                 ("local_archive", "public.clients"),
             )
         )
