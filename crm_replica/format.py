@@ -1,8 +1,11 @@
-"""Plain text tables, as every command prints them."""
+"""How values are written as text: plain text tables, as every command prints
+them; times, durations, sizes and counts, and Markdown table cells, as the sync
+report and `replica analyze`'s files write them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -36,3 +39,39 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return "" if value is None else str(value)
+
+
+def when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def size(nbytes: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:,} {unit}" if unit == "B" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def signed(value: int) -> str:
+    return f"{value:+,}" if value else "0"
+
+
+def thousands(value: int) -> str:
+    return f"{value:,}"
+
+
+def md_escape(text: str) -> str:
+    """``text`` as one Markdown table cell: pipes escaped, line breaks as spaces."""
+    text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return text.replace("|", "\\|")

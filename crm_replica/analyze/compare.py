@@ -11,7 +11,8 @@ replaced those tables with master's and archived the legacy rows in
 ``local_archive`` (see macros/archive_local_tables.sql): the schema is still read
 from ``public`` (what the application reads) and the rows from the archive.
 
-Rendering (the DDL and the two Markdown files) is in crm_replica/analyze/write.py.
+Rendering (the DDL and the two Markdown files) is in crm_replica/analyze/write.py
+and its templates.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ class ColumnDef:
     def described(self) -> str:
         return self.type + (" not null" if self.not_null else "")
 
+    @property
+    def required(self) -> bool:
+        """Not null with nothing to fill it: added to a table that has rows, it
+        is added nullable."""
+        return self.not_null and not self.default and not self.identity
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -94,6 +101,11 @@ class Shape:
 
     def column(self, name: str) -> ColumnDef | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def custom_types(self) -> list[str]:
+        """The types of its columns that are not pg_catalog's, sorted."""
+        return sorted({c.type for c in self.columns if not c.builtin_type})
 
     @property
     def key(self) -> list[str]:
@@ -137,6 +149,12 @@ class TableAnalysis:
     #: Master's columns of a type the replica cannot have, which a load lands as
     #: text (master's text output): "column TYPE landed as text (why)".
     as_text: list[str] = field(default_factory=list)
+
+    @property
+    def as_master(self) -> dict[str, ColumnDef]:
+        """The replica's columns by master's name for them (its renames)."""
+        columns = self.replica.columns if self.replica else []
+        return {self.renames.get(c.name, c.name): c for c in columns}
 
     @property
     def schema_differs(self) -> bool:
@@ -261,7 +279,7 @@ def compare_schema(t: TableAnalysis) -> None:
         master_has = master.column(new) and not master.column(old)
         if table == t.table and old in names and new not in names and master_has:
             t.renames[old] = new
-    as_master = {t.renames.get(c.name, c.name): c for c in replica.columns}
+    as_master = t.as_master
     t.missing_columns = [c for c in master.columns if c.name not in as_master]
     t.extra_columns = [
         c for name, c in as_master.items() if master.column(name) is None

@@ -10,15 +10,9 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from crm_replica.format import duration, signed, size, thousands, when
 from crm_replica.reports.gather import Report
-from crm_replica.reports.text import (
-    duration,
-    durations,
-    headline,
-    signed,
-    size,
-    when,
-)
+from crm_replica.reports.text import durations, headline
 
 COLOURS = {
     "succeeded": "#2f9e62",
@@ -39,7 +33,7 @@ _ENV.filters.update(
     duration=duration,
     size=size,
     signed=signed,
-    thousands=lambda n: f"{n:,}",
+    thousands=thousands,
 )
 
 

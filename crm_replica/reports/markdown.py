@@ -6,14 +6,14 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+from crm_replica.format import duration, md_escape, signed, size, when
 from crm_replica.load import META_SCHEMA
 from crm_replica.reports.gather import Report
-from crm_replica.reports.text import duration, durations, headline, signed, size, when
+from crm_replica.reports.text import durations, headline
 
 
 def _md_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return "" if value is None else md_escape(str(value))
 
 
 def _md_table(headers: list[str], rows: list[list[object]], right: set[int]) -> str:

@@ -1,37 +1,10 @@
-"""How a report writes times, durations, sizes and its headline: shared by the
-Markdown, JSON and HTML renderings."""
+"""A report's headline and durations: shared by the Markdown, JSON and HTML
+renderings (times, sizes and counts are written by crm_replica.format)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from crm_replica.format import duration
 from crm_replica.reports.gather import Report
-
-
-def when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
-def size(nbytes: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if nbytes < 1000 or unit == "GB":
-            return f"{nbytes:,} {unit}" if unit == "B" else f"{nbytes:,.1f} {unit}"
-        nbytes /= 1000
-    raise AssertionError  # pragma: no cover
-
-
-def signed(value: int) -> str:
-    return f"{value:+,}" if value else "0"
 
 
 def durations(report: Report) -> list[tuple[str, str]]:
