@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table: text left-aligned, numbers right-aligned."""
@@ -75,3 +77,20 @@ def md_escape(text: str) -> str:
     """``text`` as one Markdown table cell: pipes escaped, line breaks as spaces."""
     text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
     return text.replace("|", "\\|")
+
+
+def templates(package: str, **options) -> Environment:
+    """The Jinja2 templates of ``package`` (its ``templates/`` folder): HTML ones
+    autoescaped, the others (Markdown, SQL) as written; the shared formatting
+    helpers as filters."""
+    env = Environment(
+        loader=PackageLoader(package, "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        **options,
+    )
+    env.filters.update(
+        when=when, duration=duration, size=size, signed=signed, thousands=thousands
+    )
+    return env

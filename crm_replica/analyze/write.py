@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import StrictUndefined
 from psycopg import sql
 
 from crm_replica.analyze.compare import (
@@ -18,7 +18,7 @@ from crm_replica.analyze.compare import (
     CONFLICTS_LISTED,
     Analysis,
 )
-from crm_replica.format import md_escape, thousands, when
+from crm_replica.format import md_escape, templates, thousands
 
 DDL_FILE = "master-schema-replication.sql"
 REPORT_FILE = "schema-comparison-report.md"
@@ -58,22 +58,10 @@ def create_index(definition: str) -> str:
     return f"{head} ON {on}{ident(APP_SCHEMA)}.{table} {tail};"
 
 
-_ENV = Environment(
-    loader=PackageLoader("crm_replica.analyze", "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
+_ENV = templates(
+    "crm_replica.analyze", undefined=StrictUndefined, keep_trailing_newline=True
 )
-_ENV.filters.update(
-    ident=ident,
-    comment=comment,
-    cell=cell,
-    create_index=create_index,
-    when=when,
-    thousands=thousands,
-)
+_ENV.filters.update(ident=ident, comment=comment, cell=cell, create_index=create_index)
 _ENV.globals.update(
     app_schema=APP_SCHEMA,
     archive_schema=ARCHIVE_SCHEMA,

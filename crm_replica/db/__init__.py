@@ -10,6 +10,7 @@ from crm_replica.db.catalog import (
     describe_relation,
     landing_columns,
     list_tables,
+    relation_names,
     same_type,
     shape,
 )
@@ -50,6 +51,7 @@ from crm_replica.db.landtypes import TypeLanding
 from crm_replica.db.secrets import one_line, url_password
 
 __all__ = [
+    "relation_names",
     "TypeLanding",
     "describe_relation",
     "same_type",

@@ -256,13 +256,21 @@ def _norm(type_name: str) -> str:
 
 def list_tables(conn: psycopg.Connection, schema: str) -> list[str]:
     """Every table of ``schema`` (partitions count under their parent)."""
+    return relation_names(conn, schema, ("r", "p"))
+
+
+def relation_names(
+    conn: psycopg.Connection, schema: str, kinds: tuple[str, ...]
+) -> list[str]:
+    """The relations of ``schema`` of ``kinds`` (pg_class.relkind), in name order;
+    partitions are not listed (they count under their parent)."""
     return [
         r[0]
         for r in conn.execute(
             "select c.relname from pg_class c"
             " join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = %s and c.relkind in ('r', 'p') and not c.relispartition"
+            " where n.nspname = %s and c.relkind = any(%s) and not c.relispartition"
             " order by c.relname",
-            (schema,),
+            (schema, list(kinds)),
         ).fetchall()
     ]

@@ -83,11 +83,14 @@ def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
     with connect(replica_url, "replica", read_only=False) as replica:
         # A run log with no run in it is not a sync: a command's run lock makes
         # the schema before anything runs.
-        synced = replica.execute(
-            "select to_regclass('replica_meta.runs') is not null"
-        ).fetchone()[0] and replica.execute(
-            "select exists (select from replica_meta.runs)"
-        ).fetchone()[0]
+        synced = (
+            replica.execute(
+                "select to_regclass('replica_meta.runs') is not null"
+            ).fetchone()[0]
+            and replica.execute(
+                "select exists (select from replica_meta.runs)"
+            ).fetchone()[0]
+        )
         fresh = not synced and not any(
             replica.execute(
                 "select to_regnamespace(%s) is not null or to_regclass(%s) is not null",

@@ -389,9 +389,13 @@ class _Merge:
             )
         )
 
-    def _upsert(self) -> tuple[int, int]:
-        """Merge the delta table by key; returns how many rows were new and how
-        many changed (a row the look-back read again, unchanged, is left alone)."""
+    def _on_conflict(self, only_changed: bool) -> sql.Composable:
+        """The upsert's ON CONFLICT action: update every column but the key's
+        (``only_changed``: where the row differs; rows compare by their text, as
+        json has no equality and the session settings make equal values' text
+        equal)."""
+        if len(self.key) >= len(self.rel.columns):
+            return sql.SQL("do nothing")
         updates = sql.SQL(", ").join(
             sql.SQL("{} = excluded.{}").format(
                 sql.Identifier(c.name), sql.Identifier(c.name)
@@ -399,15 +403,17 @@ class _Merge:
             for c in self.rel.columns
             if c.name not in self.key
         )
-        # Rows compare by their text (json has no equality; the session settings
-        # make the text of equal values equal).
-        action = (
-            sql.SQL(
-                "do update set {} where (t.*)::text is distinct from (excluded.*)::text"
-            ).format(updates)
-            if len(self.key) < len(self.rel.columns)
-            else sql.SQL("do nothing")
+        where = sql.SQL(
+            " where (t.*)::text is distinct from (excluded.*)::text"
+            if only_changed
+            else ""
         )
+        return sql.SQL("do update set {}{}").format(updates, where)
+
+    def _upsert(self) -> tuple[int, int]:
+        """Merge the delta table by key; returns how many rows were new and how
+        many changed (a row the look-back read again, unchanged, is left alone)."""
+        action = self._on_conflict(only_changed=True)
         # A row the insert created has no xmax; one it updated has ours.
         created, changed = self.replica.execute(
             sql.SQL(
@@ -545,18 +551,7 @@ class _Diff(_Merge):
     def _write(self, whole_row: sql.Composable) -> tuple[int, int, int]:
         """Upsert the delta by key: rows new, rows changed, and the sum of the
         hashes of the rows as written."""
-        updates = sql.SQL(", ").join(
-            sql.SQL("{} = excluded.{}").format(
-                sql.Identifier(c.name), sql.Identifier(c.name)
-            )
-            for c in self.rel.columns
-            if c.name not in self.key
-        )
-        action = (
-            sql.SQL("do update set {}").format(updates)
-            if len(self.key) < len(self.rel.columns)
-            else sql.SQL("do nothing")
-        )
+        action = self._on_conflict(only_changed=False)
         created, changed, written = self.replica.execute(
             sql.SQL(
                 "with merged as (insert into {} as t select * from {}"

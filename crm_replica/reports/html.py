@@ -8,9 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
-from crm_replica.format import duration, signed, size, thousands, when
+from crm_replica.format import duration, signed, size, templates, when
 from crm_replica.reports.gather import Report
 from crm_replica.reports.text import durations, headline
 
@@ -22,19 +20,7 @@ COLOURS = {
 }
 BAR = "#3b6fd8"
 
-_ENV = Environment(
-    loader=PackageLoader("crm_replica.reports", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters.update(
-    when=when,
-    duration=duration,
-    size=size,
-    signed=signed,
-    thousands=thousands,
-)
+_ENV = templates("crm_replica.reports")
 
 
 def _cell(kind: str, value: object, **extra) -> dict:

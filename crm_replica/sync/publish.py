@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from crm_replica.db import relation_names
 from crm_replica.errors import ReplicaError
 from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
 from crm_replica.settings import (
@@ -81,18 +82,6 @@ class Generation:
 
 def ensure_schema(conn: psycopg.Connection, schemas: Schemas) -> None:
     conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(schemas.meta)))
-
-
-def _relations(conn: psycopg.Connection, schema: str) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            "select c.relname from pg_class c join pg_namespace n"
-            " on n.oid = c.relnamespace where n.nspname = %s"
-            " and c.relkind = any(%s) order by c.relname",
-            (schema, list(_KINDS)),
-        ).fetchall()
-    ]
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -204,7 +193,7 @@ def built_relations(conn: psycopg.Connection, schemas: Schemas) -> list[Relation
     return [
         Relation(live, name)
         for live in schemas.published
-        for name in _relations(conn, build_schema(live))
+        for name in relation_names(conn, build_schema(live), _KINDS)
     ]
 
 

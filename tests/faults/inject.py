@@ -48,6 +48,7 @@ from crm_replica.db import (  # noqa: E402
     count_and_checksum,  # noqa: E402
 )
 from crm_replica.demo import setup as demo  # noqa: E402
+from crm_replica.settings import CRM_TABLES  # noqa: E402
 
 FAULTS = ("sigint", "sigterm", "sigkill", "kill-master-backend", "kill-replica-backend")
 COMMANDS = ("extract-load", "sync", "sync-incremental")
@@ -60,16 +61,7 @@ PHASES = (
     "publish",
     "publish-commit",
 )
-TABLES = (
-    "clients",
-    "projects",
-    "leads",
-    "conversations",
-    "whatsapp_messages",
-    "agent_interaction_logs",
-    "conversation_audit_log",
-    "lead_status_history",
-)
+TABLES = CRM_TABLES
 
 
 def replica(
