@@ -384,7 +384,7 @@ def _tables(table_list: str | None) -> tuple[str, ...]:
     default=1,
     show_default=True,
     type=click.IntRange(1),
-    help="Multiply the volume tables (messages, conversations, logs).",
+    help="Multiply the volume tables (leads, messages, conversations, logs).",
 )
 @wait_option
 def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> None:
