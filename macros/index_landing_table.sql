@@ -3,17 +3,27 @@
     table (a 1:1 copy of master's: nothing is copied twice). The model declares them
     as any dbt model does (config `indexes`, which dbt-postgres applies to tables
     only); this post-hook builds them on the landing table the view reads, once:
-    `if not exists`, under a name made from the table and columns.
+    `if not exists`, under a name made from the table and columns. A read model
+    passes the indexes its reads need on a landing table as `indexes` instead; an
+    index may name its `type` (gin) and a `where` predicate (a partial index), and
+    a column may be an expression in parentheses.
 #}
-{% macro index_landing_table(landing_table) %}
+{% macro index_landing_table(landing_table, indexes=none) %}
     {%- if landing_table is none -%}
         {{ exceptions.raise_compiler_error("index_landing_table needs the landing table") }}
     {%- endif -%}
-    {%- for index in config.get('indexes') or [] %}
+    {%- for index in (config.get('indexes') if indexes is none else indexes) or [] %}
         {%- set columns = index['columns'] -%}
-        {%- set label = landing_table.identifier ~ '__' ~ (columns | join('_') | replace('"', '')) -%}
+        {%- set label = landing_table.identifier ~ '__' ~ modules.re.sub(
+            '[^a-z0-9_]+', '_', (columns | join('_') | replace('"', '')) ~ (
+                '_' ~ index['type'] if index.get('type') else '')
+            ~ ('_where' if index.get('where') else '')
+        ).strip('_') -%}
         {%- set name = label if label | length <= 55 else label[:46] ~ local_md5(label)[:8] %}
     create {{ 'unique ' if index.get('unique') }}index if not exists "{{ name }}_idx"
-        on {{ landing_table }} ({{ columns | join(', ') }});
+        on {{ landing_table }}
+        {%- if index.get('type') %} using {{ index['type'] }}{% endif %}
+        ({{ columns | join(', ') }})
+        {%- if index.get('where') %} where {{ index['where'] }}{% endif %};
     {%- endfor %}
 {% endmacro %}
