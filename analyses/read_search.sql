@@ -167,10 +167,13 @@ numbered as (
 
 next_window as (
     select
-        numbered.occurred_at as next_window_at,
-        numbered.id as next_window_id
+        max(numbered.occurred_at) filter (
+            where numbered.recency = $9::integer + 1
+        ) as next_window_at,
+        max(numbered.id::text) filter (
+            where numbered.recency = $9::integer + 1
+        )::uuid as next_window_id
     from numbered
-    where numbered.recency = $9::integer + 1
 ),
 
 ranked as (
@@ -208,8 +211,8 @@ select
     ) as headline
 from ranked
 cross join query
+cross join next_window
 left join leads on ranked.lead_id = leads.id
-left join next_window on true
 where
     $10::numeric is null
     or (ranked.rank, ranked.occurred_at, ranked.id)

@@ -8,7 +8,8 @@ request runs in one transaction, so it reads one published replica: relations
 are found by name when a statement runs, so after a publish commits the next
 statement reads the new ones. Statements run unprepared (psycopg's automatic
 preparation is off): the server plans each with its values, which the search's
-plan depends on.
+plan depends on; and without parallel workers, whose start costs more than a page
+of rows.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def _settings(statement_timeout: float) -> dict[str, str]:
         "lock_timeout": ms,
         "idle_in_transaction_session_timeout": str(int(ms) * 4),
         "TimeZone": "UTC",
+        # A read stops after a page: starting parallel workers costs more than it
+        # saves (the search's newest-first scans are planned parallel at scale).
+        "max_parallel_workers_per_gather": "0",
     }
 
 
