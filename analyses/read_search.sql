@@ -19,8 +19,8 @@
     values (an unnamed statement, or plan_cache_mode = force_custom_plan).
         $1  the text
         $2  lead id (uuid), $3 direction (inbound, outbound), $4 kind (message,
-            conversation), $5 from (timestamptz, inclusive), $6 to (exclusive):
-            null for any
+            conversation): null for any
+        $5  from (timestamptz, inclusive), $6 to (exclusive): null for any
         $7  window_through_at, $8 window_through_id: the newest match of the
             window (inclusive); null: the newest
         $9  window size (100)

@@ -18,7 +18,13 @@ from crm_replica.analyze import compare as analyze
 from crm_replica.analyze import write as analyze_report
 from crm_replica.checks import parse_duration, status, verify
 from crm_replica.cli.console import Bars, LoadBars, NodeBar, load_json, load_table
-from crm_replica.cli.place import MASTER_ENV, REPLICA_ENV, Place, resolve
+from crm_replica.cli.place import (
+    MASTER_ENV,
+    REPLICA_ENV,
+    Place,
+    find_project_dir,
+    resolve,
+)
 from crm_replica.db import (
     DEFAULT_LOCK_TIMEOUT,
     connect_master,
@@ -953,6 +959,13 @@ def report_command(replica_url, workdir, project_dir, run_id, fmt, out) -> None:
     help="Replica sessions the viewer keeps.",
 )
 @click.option("--quiet", is_flag=True, help="Do not log each request on stderr.")
+@click.option(
+    "--sql",
+    "print_sql",
+    is_flag=True,
+    help="Print the application's reads as this replica's schema names make them"
+    " (what the viewer runs), and exit.",
+)
 def serve_command(
     replica_url,
     workdir,
@@ -962,6 +975,7 @@ def serve_command(
     statement_timeout,
     pool_size,
     quiet,
+    print_sql,
 ) -> None:
     """Serve a read-only web viewer of the replica, like `dbt docs serve`.
 
@@ -976,7 +990,16 @@ def serve_command(
     Example:
         replica serve
         replica serve --port 8000 --replica-url postgresql://localhost/crm
+        replica serve --sql > reads.sql
     """
+    if print_sql:
+        place = Path(project_dir).resolve() if project_dir else find_project_dir()
+        reads = viewer.Reads.load(
+            place, settings.load(place, load_config(place).landing_schema)
+        )
+        for name, text in reads.statements.items():
+            click.echo(f"-- {name}\n{text}")
+        return
     with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
         assert place.replica_url
         server = viewer.open_server(
