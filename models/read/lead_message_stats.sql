@@ -34,8 +34,7 @@ agent_runs as (
     select * from {{ ref('thread_agent_runs') }}
 ),
 
-{# Narrow, and read by two windows: computed once. #}
-messages as materialized (
+messages as (
     select
         thread.lead_id,
         thread.occurred_at,
@@ -52,9 +51,11 @@ messages as materialized (
     where thread.kind in ('message', 'conversation')
 ),
 
-{# Descending, so that the frame (every message at or after this one's time, its
-    peers included) grows from a fixed start: min() is computed incrementally. #}
-answered as (
+{# One sort: by time, an inbound message before an outbound one of the same instant
+    (which answers it). replies_before: the outbound messages before this one in
+    that order; an inbound message's reply is the first outbound message of its
+    group (the same lead and replies_before), if any. #}
+ordered as (
     select
         lead_id,
         occurred_at,
@@ -62,40 +63,33 @@ answered as (
         kind,
         direction,
         agent_ran,
-        min(occurred_at) filter (where direction = 'outbound') over (
-            partition by lead_id order by occurred_at desc
-        ) as reply_at
+        occurred_at - lag(occurred_at) over by_time as gap,
+        coalesce(
+            count(*) filter (where direction = 'outbound') over (
+                by_time rows between unbounded preceding and 1 preceding
+            ),
+            0
+        ) as replies_before
     from messages
+    window by_time as (
+        partition by lead_id
+        order by occurred_at asc, direction = 'outbound' asc, id asc
+    )
 ),
 
-gaps as (
+answered as (
     select
         lead_id,
         occurred_at,
-        occurred_at - lag(occurred_at) over (
-            partition by lead_id order by occurred_at asc, id asc
-        ) as gap
-    from messages
-),
-
-{# The partition's sort is the one lag() used: no second sort. #}
-longest_gaps as (
-    select
-        lead_id,
-        occurred_at,
+        kind,
+        direction,
+        agent_ran,
         gap,
+        min(occurred_at) filter (where direction = 'outbound') over (
+            partition by lead_id, replies_before
+        ) as reply_at,
         max(gap) over (partition by lead_id) as longest_gap
-    from gaps
-),
-
-silences as (
-    select
-        lead_id,
-        max(longest_gap) as longest_gap,
-        min(occurred_at - gap) filter (where gap = longest_gap)
-            as longest_silence_from
-    from longest_gaps
-    group by lead_id
+    from ordered
 ),
 
 responses as (
@@ -121,7 +115,11 @@ responses as (
             order by extract(epoch from answered.reply_at - answered.occurred_at)
         ) filter (where answered.direction = 'inbound') as response_seconds_p90,
         min(answered.occurred_at) as first_message_at,
-        max(answered.occurred_at) as last_message_at
+        max(answered.occurred_at) as last_message_at,
+        max(answered.longest_gap) as longest_gap,
+        min(answered.occurred_at - answered.gap) filter (
+            where answered.gap = answered.longest_gap
+        ) as longest_silence_from
     from answered
     group by answered.lead_id
 ),
@@ -131,7 +129,7 @@ final as (
         leads.id as lead_id,
         responses.response_seconds_median,
         responses.response_seconds_p90,
-        silences.longest_silence_from,
+        responses.longest_silence_from,
         responses.first_message_at,
         responses.last_message_at,
         coalesce(responses.messages_in, 0) as messages_in,
@@ -149,12 +147,11 @@ final as (
             / nullif(responses.inbound_turns, 0),
             4
         ) as agent_run_share,
-        silences.longest_silence_from + silences.longest_gap as longest_silence_to,
-        extract(epoch from silences.longest_gap)::double precision
+        responses.longest_silence_from + responses.longest_gap as longest_silence_to,
+        extract(epoch from responses.longest_gap)::double precision
             as longest_silence_seconds
     from leads
     left join responses on leads.id = responses.lead_id
-    left join silences on leads.id = silences.lead_id
 )
 
 select * from final
