@@ -3,17 +3,40 @@
     table (a 1:1 copy of master's: nothing is copied twice). The model declares them
     as any dbt model does (config `indexes`, which dbt-postgres applies to tables
     only); this post-hook builds them on the landing table the view reads, once:
-    `if not exists`, under a name made from the table and columns.
+    `if not exists`, under a name made from the table and columns. A read model
+    passes the indexes its reads need on a table as `indexes` instead; an index
+    may name its `type` (gin) and a `where` predicate (a partial index), and a
+    column may be an expression in parentheses. A new index on an expression is
+    followed by ANALYZE of the table: the planner estimates a condition on the
+    expression (a text search) only from the statistics ANALYZE gathers for it.
 #}
-{% macro index_landing_table(landing_table) %}
+{% macro index_landing_table(landing_table, indexes=none) %}
     {%- if landing_table is none -%}
         {{ exceptions.raise_compiler_error("index_landing_table needs the landing table") }}
     {%- endif -%}
-    {%- for index in config.get('indexes') or [] %}
+    {%- set ns = namespace(analyze=false) -%}
+    {%- for index in (config.get('indexes') if indexes is none else indexes) or [] %}
         {%- set columns = index['columns'] -%}
-        {%- set label = landing_table.identifier ~ '__' ~ (columns | join('_') | replace('"', '')) -%}
+        {%- set label = landing_table.identifier ~ '__' ~ modules.re.sub(
+            '[^a-z0-9_]+', '_', (columns | join('_') | replace('"', '')) ~ (
+                '_' ~ index['type'] if index.get('type') else '')
+            ~ ('_where' if index.get('where') else '')
+        ).strip('_') -%}
         {%- set name = label if label | length <= 55 else label[:46] ~ local_md5(label)[:8] %}
+        {%- if execute and '(' in (columns | join(' ')) -%}
+            {%- set found = run_query(
+                "select to_regclass('" ~ adapter.quote(landing_table.schema) ~ "."
+                ~ adapter.quote(name ~ '_idx') ~ "') is not null"
+            ).columns[0].values()[0] -%}
+            {%- if not found %}{% set ns.analyze = true %}{% endif -%}
+        {%- endif %}
     create {{ 'unique ' if index.get('unique') }}index if not exists "{{ name }}_idx"
-        on {{ landing_table }} ({{ columns | join(', ') }});
+        on {{ landing_table }}
+        {%- if index.get('type') %} using {{ index['type'] }}{% endif %}
+        ({{ columns | join(', ') }})
+        {%- if index.get('where') %} where {{ index['where'] }}{% endif %};
     {%- endfor %}
+    {%- if ns.analyze %}
+    analyze {{ landing_table }};
+    {%- endif %}
 {% endmacro %}

@@ -173,32 +173,6 @@ def test_dashboards_equal_masters_views_on_every_compared_column(synced):
     assert processed > 0  # the comparison covers a non-trivial queue
 
 
-def test_a_leads_thread_is_one_query(synced, tmp_path):
-    lead = value(
-        synced["replica"],
-        """select lead_id
-           from replica_intermediate.int_whatsapp_messages_linked_to_leads
-           where lead_id is not null group by 1 order by count(*) limit 1""",
-    )
-    outcome = dbt_invoke.run_dbt(
-        PROJECT_DIR,
-        tmp_path,
-        synced["replica"],
-        ["compile", "--select", "lead_thread", "--vars", f"{{lead_id: {lead}}}"],
-    )
-    assert outcome.returncode == 0, outcome.errors
-    compiled = tmp_path / "target/compiled/crm_replica/analyses/lead_thread.sql"
-    thread = rows(synced["replica"], compiled.read_text())
-    conversations = value(
-        synced["replica"],
-        f"select count(*) from public.conversations where lead_id = '{lead}'",
-    )
-    assert sum(1 for r in thread if r[3] == "conversation") == conversations
-    assert any(r[3] == "whatsapp_message" for r in thread)
-    times = [r[2] for r in thread]
-    assert times == sorted(times)
-
-
 def test_replica_tables_have_the_indexes_the_app_pages_by(synced):
     """A replica table that is a view over its landing table is indexed there;
     the application's query through the view uses the index."""

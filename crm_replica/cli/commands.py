@@ -13,11 +13,18 @@ import click
 import psycopg
 
 from crm_replica import __version__, reports
+from crm_replica import serve as viewer
 from crm_replica.analyze import compare as analyze
 from crm_replica.analyze import write as analyze_report
 from crm_replica.checks import parse_duration, status, verify
 from crm_replica.cli.console import Bars, LoadBars, NodeBar, load_json, load_table
-from crm_replica.cli.place import MASTER_ENV, REPLICA_ENV, Place, resolve
+from crm_replica.cli.place import (
+    MASTER_ENV,
+    REPLICA_ENV,
+    Place,
+    find_project_dir,
+    resolve,
+)
 from crm_replica.db import (
     DEFAULT_LOCK_TIMEOUT,
     connect_master,
@@ -385,7 +392,7 @@ def _tables(table_list: str | None) -> tuple[str, ...]:
     default=1,
     show_default=True,
     type=click.IntRange(1),
-    help="Multiply the volume tables (messages, conversations, logs).",
+    help="Multiply the volume tables (leads, messages, conversations, logs).",
 )
 @wait_option
 def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> None:
@@ -922,6 +929,102 @@ def report_command(replica_url, workdir, project_dir, run_id, fmt, out) -> None:
         return
     for path in reports.write(result, out, fmt):
         _info(f"wrote {path}")
+
+
+@cli.command("serve", short_help="A read-only web viewer of the replica.")
+@place_options(None)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on (only this machine by default).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="The port (0: any free one).",
+)
+@click.option(
+    "--statement-timeout",
+    type=click.FloatRange(0.1),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A page's query that runs (or waits for a lock) longer is cancelled.",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Replica sessions the viewer keeps.",
+)
+@click.option("--quiet", is_flag=True, help="Do not log each request on stderr.")
+@click.option(
+    "--sql",
+    "print_sql",
+    is_flag=True,
+    help="Print the application's reads as this replica's schema names make them"
+    " (what the viewer runs), and exit.",
+)
+def serve_command(
+    replica_url,
+    workdir,
+    project_dir,
+    host,
+    port,
+    statement_timeout,
+    pool_size,
+    quiet,
+    print_sql,
+) -> None:
+    """Serve a read-only web viewer of the replica, like `dbt docs serve`.
+
+    Leads (filters, search by name or phone), a lead's details, analytics and
+    thread (chat bubbles, older messages by keyset), a conversation turn with its
+    WhatsApp message and audit log, message search, and the dashboards as of the
+    snapshot. Every page runs the application's reads (analyses/read_*.sql) in
+    read-only transactions with a statement timeout; after a sync publishes, the
+    next page reads the new replica. Ctrl-C stops it.
+
+    \b
+    Example:
+        replica serve
+        replica serve --port 8000 --replica-url postgresql://localhost/crm
+        replica serve --sql > reads.sql
+    """
+    if print_sql:
+        place = Path(project_dir).resolve() if project_dir else find_project_dir()
+        reads = viewer.Reads.load(
+            place, settings.load(place, load_config(place).landing_schema)
+        )
+        for name, text in reads.statements.items():
+            click.echo(f"-- {name}\n{text}")
+        return
+    with resolve(project_dir, workdir, None, replica_url, need_master=False) as place:
+        assert place.replica_url
+        server = viewer.open_server(
+            place.replica_url,
+            place.project_dir,
+            _schemas(place),
+            host=host,
+            port=port,
+            pool_size=pool_size,
+            statement_timeout=statement_timeout,
+            quiet=quiet,
+        )
+        click.echo(
+            f"serving the replica {describe(place.replica_url, 'replica')}"
+            f" on {server.url} (Ctrl-C stops)",
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            _info("stopped")
+        finally:
+            server.server_close()
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -4,8 +4,11 @@ The same seed gives the same rows; only timestamps move with the anchor time
 (``now`` by default) because the master's dashboards count "today" and "this week":
 "today" is the CRM's (``time_zone``, Asia/Jerusalem), as master's views count it
 when read in that time zone.
-``scale`` multiplies the volume tables (messages, conversations and the logs) and
-leaves leads, clients and projects as they are, so the dashboards do not change.
+``scale`` multiplies the volume tables (leads, messages, conversations and the
+logs) and leaves clients and projects as they are. Scale 1 is exactly the documented
+master. Above it, the rows look like a CRM's at that size (``_Gen.pick``): a few
+very long threads and many short ones, and messages that mix English phrases and
+rarer details (street numbers, reference codes) into the Hebrew.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ BASE_COUNTS = {
     "lead_status_history": 138,
 }
 VOLUME_TABLES = (
+    "leads",
     "conversations",
     "whatsapp_messages",
     "agent_interaction_logs",
@@ -72,6 +76,21 @@ HEBREW = (
     "בוקר טוב ☀️",
     "אשמח לקבל פרטים נוספים",
 )
+#: Above scale 1 only (scale 1 keeps the seed's exact rows).
+ENGLISH = (
+    "Hi, is the apartment still available?",
+    "Can we schedule a viewing next week?",
+    "What is the price per square meter?",
+    "Thanks, I will call you tomorrow",
+    "Is there parking in the building?",
+    "Please send the floor plan",
+)
+STREETS = ("הרצל", "ויצמן", "Dizengoff", "בן יהודה", "Rothschild", "אלנבי")
+FIRST_NAMES = ("דוד", "שרה", "יוסי", "מיכל", "Daniel", "Maya", "Noam", "Emma")
+LAST_NAMES = ("כהן", "לוי", "מזרחי", "פרץ", "Cohen", "Levi", "Friedman", "Katz")
+#: How steep the skew of threads is above scale 1: lead k of n (in a shuffled
+#: order) gets a share of messages proportional to 1 / k**SKEW.
+SKEW = 1.0
 NAMES = (
     "דוד כהן",
     "שרה לוי",
@@ -102,10 +121,34 @@ class Rows:
 
 
 class _Gen:
-    def __init__(self, seed: int, now: datetime, time_zone: str = CRM_TIME_ZONE):
+    def __init__(
+        self, seed: int, now: datetime, scale: int = 1, time_zone: str = CRM_TIME_ZONE
+    ) -> None:
         self.rng = random.Random(seed)
         self.now = now
         self.midnight = crm_midnight(now, time_zone)
+        self.scale = scale
+        self._cum_weights: list[float] = []
+
+    def skew(self, leads: list[tuple]) -> None:
+        """Above scale 1: which lead ``pick`` returns follows a Zipf-like skew over
+        the leads in a shuffled order (a few very long threads, many short)."""
+        if self.scale == 1:
+            return
+        ranks = list(range(1, len(leads) + 1))
+        self.rng.shuffle(ranks)
+        total = 0.0
+        self._cum_weights = []
+        for rank in ranks:
+            total += 1 / rank**SKEW
+            self._cum_weights.append(total)
+
+    def pick(self, leads: list[tuple]) -> tuple:
+        """A lead for a message, conversation or status change: uniform at scale 1
+        (the seed's rows), skewed above it."""
+        if not self._cum_weights:
+            return self.rng.choice(leads)
+        return self.rng.choices(leads, cum_weights=self._cum_weights)[0]
 
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
@@ -118,7 +161,17 @@ class _Gen:
         return f"wamid.HBgM{raw}"
 
     def text(self) -> str:
-        parts = self.rng.sample(HEBREW, self.rng.randint(1, 2))
+        if self.scale == 1:
+            parts = self.rng.sample(HEBREW, self.rng.randint(1, 2))
+            return " ".join(parts)
+        parts = self.rng.sample(HEBREW + ENGLISH, self.rng.randint(1, 2))
+        if self.rng.random() < 0.2:  # a detail: rare words for a search to find
+            street = self.rng.choice(STREETS)
+            parts.append(
+                f"{street} {self.rng.randint(1, 300)}"
+                if self.rng.random() < 0.5
+                else f"ref {self.rng.randint(1000, 9999)}"
+            )
         return " ".join(parts)
 
     def past(self, days: float) -> datetime:
@@ -183,12 +236,16 @@ def _projects(g: _Gen, clients: list[tuple]) -> list[tuple]:
     return rows
 
 
-def _leads(g: _Gen, clients: list[tuple], projects: list[tuple]) -> list[tuple]:
+def _leads(g: _Gen, clients: list[tuple], projects: list[tuple], n: int) -> list[tuple]:
     rows = []
-    # 3 leads created today (the CRM's), 1 earlier this week, 7 older: master's
-    # KPI row.
+    # 3 leads created today (the CRM's), 1 earlier this week, 7 older: master's KPI
+    # row. Leads beyond the seed's 11 (scale > 1): mostly older, in the same
+    # proportions of status and BANT status.
     ages = ["today"] * 3 + ["week"] + ["old"] * 7
-    for i in range(BASE_COUNTS["leads"]):
+    phones: set[str] = set()
+    for i in range(n):
+        if i >= len(ages):
+            ages.append(g.rng.choices(("today", "week", "old"), (1, 3, 96))[0])
         created = {
             "today": g.today,
             "week": lambda: g.midnight - timedelta(days=g.rng.uniform(1.5, 5.5)),
@@ -197,19 +254,29 @@ def _leads(g: _Gen, clients: list[tuple], projects: list[tuple]) -> list[tuple]:
         project = projects[i % len(projects)]
         first = created + timedelta(minutes=g.rng.randint(1, 30))
         last = min(first + timedelta(hours=g.rng.randint(1, 200)), g.now)
+        base = i < BASE_COUNTS["leads"]
+        lead_id = g.uuid()
+        if base:
+            name, phone = NAMES[i], g.phone()
+        else:  # one lead per phone, as in a CRM (the seed's leads differ)
+            name = f"{g.rng.choice(FIRST_NAMES)} {g.rng.choice(LAST_NAMES)}"
+            phone = g.phone()
+            while phone in phones:
+                phone = g.phone()
+        phones.add(phone)
         rows.append(
             (
-                g.uuid(),
-                NAMES[i],
+                lead_id,
+                name,
                 f"lead{i + 1}@example.com",
-                g.phone(),
-                STATUS_OF_LEADS[i],
+                phone,
+                STATUS_OF_LEADS[i] if base else g.rng.choice(STATUS_OF_LEADS),
                 created,
                 last,
                 project[3],
                 project[0],
                 g.rng.choice(STATES),
-                BANT_OF_LEADS[i],
+                BANT_OF_LEADS[i] if base else g.rng.choice(BANT_OF_LEADS),
                 json.dumps({"state_reason": "auto"}),
                 json.dumps({"source": "whatsapp", "language": "he"}),
                 g.rng.choice(("lead", "agent", "system")),
@@ -305,7 +372,7 @@ def _messages(g: _Gen, leads: list[tuple], n: int) -> tuple[list[tuple], dict]:
             continue
         wamid = g.wamid()
         body = g.text()
-        lead = g.rng.choice(leads) if g.rng.random() < 0.75 else None
+        lead = g.pick(leads) if g.rng.random() < 0.75 else None
         other = lead[3] if lead else g.phone()
         if g.rng.random() < 0.6:  # inbound: the lead writes to the business
             payload = _payload_inbound(
@@ -351,7 +418,7 @@ def _messages(g: _Gen, leads: list[tuple], n: int) -> tuple[list[tuple], dict]:
 def _conversations(g: _Gen, leads: list[tuple], by_lead: dict, n: int) -> list[tuple]:
     rows = []
     for _ in range(n):
-        lead = g.rng.choice(leads)
+        lead = g.pick(leads)
         linked = by_lead[lead[0]]
         if linked and g.rng.random() < 0.35:
             wamid, at = g.rng.choice(linked)
@@ -383,9 +450,10 @@ def _conversations(g: _Gen, leads: list[tuple], by_lead: dict, n: int) -> list[t
 
 def _agent_logs(g: _Gen, leads: list[tuple], convs: list[tuple], n: int) -> list[tuple]:
     rows = []
+    lead_by_id = {lead[0]: lead for lead in leads}
     for _ in range(n):
         conv = g.rng.choice(convs)
-        lead = next(lead for lead in leads if lead[0] == conv[1])
+        lead = lead_by_id[conv[1]]
         at = conv[3] + timedelta(seconds=g.rng.randint(1, 120))
         rows.append(
             (
@@ -434,7 +502,7 @@ def _audit(g: _Gen, convs: list[tuple], n: int) -> list[tuple]:
 def _status_history(g: _Gen, leads: list[tuple], n: int) -> list[tuple]:
     rows = []
     for _ in range(n):
-        lead = g.rng.choice(leads)
+        lead = g.pick(leads)
         kind = g.rng.choice(("bant", "state", "status"))
         status = {"bant": lead[10], "state": lead[9], "status": lead[4]}[kind]
         at = g.past(21)
@@ -513,11 +581,12 @@ def master_rows(
     midnight of ``now``'s day in ``time_zone`` (the CRM's "today")."""
     if scale < 1:
         raise ValueError("scale must be 1 or more")
-    g = _Gen(seed, now or datetime.now(UTC), time_zone)
+    g = _Gen(seed, now or datetime.now(UTC), scale, time_zone)
     n = {t: c * (scale if t in VOLUME_TABLES else 1) for t, c in BASE_COUNTS.items()}
     clients = _clients(g)
     projects = _projects(g, clients)
-    leads = _leads(g, clients, projects)
+    leads = _leads(g, clients, projects, n["leads"])
+    g.skew(leads)
     messages, by_lead = _messages(g, leads, n["whatsapp_messages"])
     convs = _conversations(g, leads, by_lead, n["conversations"])
     logs = _agent_logs(g, leads, convs, n["agent_interaction_logs"])

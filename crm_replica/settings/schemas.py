@@ -63,6 +63,7 @@ _VARS = {
     "intermediate": "intermediate_schema",
     "archive": "local_archive_schema",
     "reference": "reference_schema",
+    "read": "read_schema",
     "cache": "cache_schema",
     "meta": "meta_schema",
     "time_zone": "crm_time_zone",
@@ -85,6 +86,8 @@ class Schemas:
     archive: str = "local_archive"
     #: seeds
     reference: str = "replica_reference"
+    #: what the application reads: threads, lead details, analytics (models/read)
+    read: str = "replica_read"
     #: dbt models that builds add to in place (not published)
     cache: str = "replica_cache"
     #: the run log
@@ -105,12 +108,23 @@ class Schemas:
                     self.models,
                     self.archive,
                     self.reference,
+                    self.read,
                 )
             )
         )
 
     def dbt_vars(self) -> dict[str, str]:
         return {var: getattr(self, name) for name, var in _VARS.items()}
+
+    def of_layer(self, layer: str | None) -> str:
+        """The schema of a dbt layer (a model's custom schema: staging, read, …), as
+        macros/generate_schema_name.sql picks it: var ``<layer>_schema``; no layer,
+        the target schema (``models``)."""
+        if layer is None:
+            return self.models
+        by_var = {var: name for name, var in _VARS.items()}
+        name = by_var.get(f"{layer}_schema")
+        return getattr(self, name) if name else layer
 
 
 def build_schema(live: str) -> str:

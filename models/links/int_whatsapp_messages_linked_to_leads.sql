@@ -3,7 +3,11 @@
         materialized='table',
         indexes=[
             {'columns': ['whatsapp_message_id'], 'unique': true},
-            {'columns': ['lead_id', 'wa_timestamp']},
+            {'columns': [
+                'lead_id',
+                '(' ~ thread_time('wa_timestamp', 'created_at') ~ ')',
+                'whatsapp_message_id',
+            ]},
             {'columns': ['wamid']},
         ],
     )

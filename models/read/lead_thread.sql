@@ -1,0 +1,134 @@
+{{ config(materialized='view') }}
+{#
+    A lead's thread: everything that happened with a lead, one row per event, in
+    the keyset order (occurred_at, id). The messages, each once: the CRM's
+    conversation turns (with the WhatsApp message each stores, when the replica
+    has it) and the WhatsApp messages that link to the lead by phone (the link
+    rules, models/links) but that no conversation stores; then the lead's status
+    changes and the agent's runs.
+
+    This view is the definition: lead_details and the analytics count through it
+    (the joins that only add columns are left joins on a unique key, which
+    PostgreSQL drops when a query does not use their columns). The reads that page
+    a thread or search it (analyses/read_thread.sql, read_search.sql) take each
+    kind in order through its own index and merge them, as PostgreSQL cannot do
+    that through a union of joins; tests/test_read.py checks they return exactly
+    this view's rows, in its order.
+#}
+with message_links as (
+    select * from {{ ref('thread_message_links') }}
+),
+
+messages as (
+    select * from {{ ref('thread_whatsapp_messages') }}
+),
+
+{# Each import is read once: a CTE read twice would be materialised whole. #}
+stored_messages as (
+    select * from {{ ref('int_conversations_linked_to_whatsapp_messages') }}
+),
+
+turns as (
+    select * from {{ ref('thread_conversation_turns') }}
+),
+
+conversation_links as (
+    select * from {{ ref('int_conversations_linked_to_whatsapp_messages') }}
+),
+
+status_changes as (
+    select * from {{ ref('thread_status_changes') }}
+),
+
+agent_runs as (
+    select * from {{ ref('thread_agent_runs') }}
+),
+
+whatsapp_only as (
+    select
+        message_links.lead_id,
+        message_links.occurred_at,
+        message_links.id,
+        'message' as kind,
+        message_links.direction,
+        messages.body,
+        null::text as status,
+        null::text as previous_status,
+        null::text as status_type,
+        null::uuid as conversation_id,
+        message_links.id as whatsapp_message_id,
+        message_links.is_test_mode
+    from message_links
+    left join messages on message_links.id = messages.id
+    where not exists (
+        select 1 from stored_messages
+        where stored_messages.whatsapp_message_id = message_links.id
+    )
+),
+
+conversation_turns as (
+    select
+        turns.lead_id,
+        turns.occurred_at,
+        turns.id,
+        'conversation' as kind,
+        turns.direction,
+        turns.body,
+        turns.status,
+        null::text as previous_status,
+        null::text as status_type,
+        turns.id as conversation_id,
+        conversation_links.whatsapp_message_id,
+        false as is_test_mode
+    from turns
+    left join conversation_links on turns.id = conversation_links.conversation_id
+    where turns.lead_id is not null
+),
+
+lead_status_changes as (
+    select
+        lead_id,
+        occurred_at,
+        id,
+        'status_change' as kind,
+        null::text as direction,
+        reason as body,
+        status,
+        previous_status,
+        status_type,
+        null::uuid as conversation_id,
+        null::uuid as whatsapp_message_id,
+        false as is_test_mode
+    from status_changes
+    where lead_id is not null
+),
+
+lead_agent_runs as (
+    select
+        lead_id,
+        occurred_at,
+        id,
+        'agent_interaction' as kind,
+        null::text as direction,
+        action_taken as body,
+        bant_status as status,
+        null::text as previous_status,
+        'bant' as status_type,
+        conversation_id,
+        null::uuid as whatsapp_message_id,
+        false as is_test_mode
+    from agent_runs
+    where lead_id is not null
+),
+
+final as (
+    select * from whatsapp_only
+    union all
+    select * from conversation_turns
+    union all
+    select * from lead_status_changes
+    union all
+    select * from lead_agent_runs
+)
+
+select * from final
