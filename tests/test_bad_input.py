@@ -122,16 +122,20 @@ def replica_cli(*args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # Ctrl-C reaches it as at a terminal, even when the tests run in the
+        # background (where a shell makes SIGINT ignored, and children inherit that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env={**os.environ, "MASTER_DATABASE_URL": "", "REPLICA_DATABASE_URL": ""},
     )
 
 
 def slow_master(master: str) -> None:
-    """A view that takes seconds to read, so a run is caught in the middle."""
+    """A view that takes 30 s to read, so that a run is caught in its middle
+    however slow the machine (the tests interrupt it)."""
     with psycopg.connect(master, autocommit=True) as conn:
         conn.execute(
             "create or replace view slow_rows as select g as id"
-            " from generate_series(1, 40) g where pg_sleep(0.1) is not null"
+            " from generate_series(1, 300) g where pg_sleep(0.1) is not null"
         )
 
 

@@ -97,6 +97,24 @@ def prepare_profiles(project_dir: Path, workdir: Path) -> Path:
     return workdir
 
 
+#: dbt.log is rolled over before a run that finds it this big; LOG_BACKUPS are kept.
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_BACKUPS = 5
+
+
+def rotate_log(log: Path) -> None:
+    """Roll ``log`` over to ``log.1`` (``log.1`` to ``log.2``, …) when it is big:
+    before a run, not during one (as dbt would), so that the run's whole log is
+    in the file the error line names."""
+    if not log.exists() or log.stat().st_size < LOG_MAX_BYTES:
+        return
+    for n in range(LOG_BACKUPS - 1, 0, -1):
+        older = log.with_name(f"{log.name}.{n}")
+        if older.exists():
+            older.replace(log.with_name(f"{log.name}.{n + 1}"))
+    log.replace(log.with_name(f"{log.name}.1"))
+
+
 def dbt_environment(
     project_dir: Path, workdir: Path, replica_url: str, schema: str = "public"
 ) -> dict[str, str]:
@@ -152,6 +170,7 @@ def run_dbt(
     env = dbt_environment(project_dir, workdir, replica_url, schema)
     results_file = workdir / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)
+    rotate_log(workdir / "logs" / "dbt.log")
     command = [
         sys.executable,
         "-m",
@@ -159,6 +178,11 @@ def run_dbt(
         *args,
         "--log-format",
         "json",
+        # The file is for people: dbt's own debug lines, each run whole in dbt.log.
+        "--log-format-file",
+        "debug",
+        "--log-file-max-bytes",
+        "0",
         "--project-dir",
         str(project_dir),
     ]

@@ -76,6 +76,8 @@ def replica(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # SIGINT as at a terminal, even when this script runs in the background.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env={**os.environ, **(env or {})},
     )
 

@@ -20,6 +20,7 @@ from crm_replica.reports import render
 from crm_replica.reports.gather import Report, Run, TableLine
 from crm_replica.settings import schemas
 from crm_replica.settings.replication import load as load_config
+from crm_replica.sync import dbt
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -184,3 +185,21 @@ def test_argument_errors_are_usage_errors(args):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_dbt_log_rolls_over_before_a_run_not_during_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(dbt, "LOG_MAX_BYTES", 10)
+    log = tmp_path / "dbt.log"
+    dbt.rotate_log(log)  # no log yet: nothing to do
+    assert not list(tmp_path.iterdir())
+    log.write_text("short")
+    dbt.rotate_log(log)
+    assert log.read_text() == "short"
+    for run in range(1, 8):
+        log.write_text(f"run {run}: a log longer than the limit")
+        dbt.rotate_log(log)
+        assert not log.exists()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == [f"dbt.log.{n}" for n in range(1, dbt.LOG_BACKUPS + 1)]
+    assert (tmp_path / "dbt.log.1").read_text().startswith("run 7:")
+    assert (tmp_path / "dbt.log.5").read_text().startswith("run 3:")
