@@ -1,6 +1,6 @@
 {#
     The instant the replicated data describes: the master snapshot time of the run
-    being built (var run_id, which the runner sets), else of the latest succeeded
+    being built (env var CRM_REPLICA_RUN_ID, which the runner sets), else of the latest succeeded
     load, else now(). The dashboards count "today", "this week" and "the last 24
     hours" from it, as master's views did when the runner read them inside that
     same snapshot.
@@ -15,14 +15,17 @@
 
 
 {#
-    Which row of replica_meta.runs describes the data being built: the run of var
-    run_id when the runner sets it (a sync builds before it publishes, so its run
-    is not yet `succeeded`), else the latest succeeded run (that loaded
-    `table_name`, when given).
+    Which row of replica_meta.runs describes the data being built: the run of env
+    var CRM_REPLICA_RUN_ID when the runner sets it (a sync builds before it
+    publishes, so its run is not yet `succeeded`), else the latest succeeded run
+    (that loaded `table_name`, when given). An env var, not a var: a var that
+    changes every run makes dbt parse the whole project again every run, while a
+    changed env var only has the nodes that use it parsed again.
 #}
 {% macro build_run_filter(runs, table_name=none) -%}
-    {%- if var('run_id', none) is not none -%}
-        {{ runs }}.run_id = {{ var('run_id') | int }}
+    {%- set run_id = env_var('CRM_REPLICA_RUN_ID', '') -%}
+    {%- if run_id -%}
+        {{ runs }}.run_id = {{ run_id | int }}
     {%- else -%}
         {{ runs }}.run_id = (
             select max(latest.run_id)

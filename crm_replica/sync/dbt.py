@@ -162,12 +162,15 @@ def run_dbt(
     echo: Callable[[str], None] | None = None,
     schema: str = "public",
     runner_vars: dict | None = None,
+    run_id: int | None = None,
 ) -> DbtOutcome:
     """Run ``dbt ARGS`` in the project (with ``runner_vars`` under the user's
     ``--vars``); every log line goes to ``echo`` (or nowhere) and every event to
     ``on_event``."""
     args = with_vars(args, runner_vars or {})
     env = dbt_environment(project_dir, workdir, replica_url, schema)
+    # The run a sync builds (macro build_run_filter); empty: the latest succeeded.
+    env["CRM_REPLICA_RUN_ID"] = "" if run_id is None else str(run_id)
     results_file = workdir / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)
     rotate_log(workdir / "logs" / "dbt.log")

@@ -349,7 +349,6 @@ class _Sync:
             **self.schemas.dbt_vars(),
             "landing_schema": build_schema(self.schemas.landing),
             "schema_prefix": BUILD_PREFIX,
-            "run_id": run_id,
         }
         try:
             self.result.build = _timed(
@@ -363,6 +362,7 @@ class _Sync:
                     on_event=on_event,
                     schema=self.schemas.models,
                     runner_vars=runner_vars,
+                    run_id=run_id,
                 ),
             )
         except DbtFailed as exc:
