@@ -1,5 +1,6 @@
 """Headless Debian Chromium driven over its DevTools protocol, with the standard
-library only: a websocket client (RFC 6455, text frames) and a few commands.
+library only: a websocket client (RFC 6455, text frames) and a few commands;
+finding it (a test without it is skipped, saying why) and reading its screenshots.
 Playwright's own browser download does not work here; this needs none."""
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import struct
 import subprocess
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 FLAGS = [
     "--headless",
@@ -31,6 +35,73 @@ FLAGS = [
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def need_chromium() -> str:
+    """Chromium's path, or the test skipped with its reason printed."""
+    found = chromium()
+    if found is None:
+        reason = "chromium not found (CI installs Debian's chromium package)"
+        print(reason)
+        pytest.skip(reason)
+    return found
+
+
+def png_pixels(path: Path) -> tuple[int, int, set[tuple[int, int, int]]]:
+    """Width, height and the set of colours of an 8-bit RGB(A) PNG, decoded with
+    zlib and the PNG filters (no imaging library)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, []
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, colour_type = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + n
+    assert depth == 8 and colour_type in (2, 6)
+    bpp = 3 if colour_type == 2 else 4
+    raw = zlib.decompress(b"".join(idat))
+    stride = width * bpp
+    low, high = int("7f" * stride, 16), int("80" * stride, 16)
+    prior, colours = bytes(stride), set()
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], raw[start + 1 : start + 1 + stride]
+        if kind == 0:
+            row = line
+        elif kind == 2:  # Up: bytewise sum with the row above, no carries
+            a, b = int.from_bytes(line, "big"), int.from_bytes(prior, "big")
+            row = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride, "big")
+        else:
+            out = bytearray(line)
+            for i in range(stride):
+                left = out[i - bpp] if i >= bpp else 0
+                up = prior[i]
+                if kind == 1:
+                    out[i] = (out[i] + left) & 255
+                elif kind == 3:
+                    out[i] = (out[i] + ((left + up) >> 1)) & 255
+                else:
+                    corner = prior[i - bpp] if i >= bpp else 0
+                    p = left + up - corner
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                    guess = (
+                        left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                    )
+                    out[i] = (out[i] + guess) & 255
+            row = bytes(out)
+        colours.update(zip(row[0::bpp], row[1::bpp], row[2::bpp], strict=True))
+        prior = row
+    return width, height, colours
+
+
+def near(colour: tuple[int, int, int], colours: set) -> bool:
+    return any(
+        all(abs(a - b) <= 8 for a, b in zip(colour, c, strict=True)) for c in colours
+    )
 
 
 class WebSocket:

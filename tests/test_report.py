@@ -4,30 +4,18 @@ a real headless Chromium renders."""
 from __future__ import annotations
 
 import json
-import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import psycopg
 import pytest
+from browser import FLAGS, near, need_chromium, png_pixels
 from conftest import new_database, run_cli
 
 from crm_replica.errors import ReplicaError
 from crm_replica.load import extract_load
 from crm_replica.load import runlog as meta
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WINDOW = (1200, 2000)
 #: Colours the page must show: the "succeeded" green, the bars' blue.
 GREEN, BLUE = (0x2F, 0x9E, 0x62), (0x3B, 0x6F, 0xD8)
@@ -251,21 +239,12 @@ def test_no_run_log_or_no_such_run_is_one_line(history, clusters, tmp_path):
 # --- the HTML page in a real browser -------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        reason = "chromium not found (CI installs Debian's chromium package)"
-        print(reason)
-        pytest.skip(reason)
-    return found
-
-
 def browse(html: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     size = f"--window-size={WINDOW[0]},{WINDOW[1]}"
     return subprocess.run(
         [
-            chromium(),
-            *CHROMIUM_FLAGS,
+            need_chromium(),
+            *FLAGS,
             f"--user-data-dir={tmp_path / 'chromium-profile'}",
             size,
             *args,
@@ -275,63 +254,6 @@ def browse(html: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProces
         text=True,
         timeout=120,
         check=True,
-    )
-
-
-def png_pixels(path: Path) -> tuple[int, int, set[tuple[int, int, int]]]:
-    """Width, height and the set of colours of an 8-bit RGB(A) PNG, decoded with
-    zlib and the PNG filters (no imaging library)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat = 8, []
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
-        if kind == b"IHDR":
-            width, height, depth, colour_type = struct.unpack(">IIBB", body[:10])
-        elif kind == b"IDAT":
-            idat.append(body)
-        pos += 12 + n
-    assert depth == 8 and colour_type in (2, 6)
-    bpp = 3 if colour_type == 2 else 4
-    raw = zlib.decompress(b"".join(idat))
-    stride = width * bpp
-    low, high = int("7f" * stride, 16), int("80" * stride, 16)
-    prior, colours = bytes(stride), set()
-    for y in range(height):
-        start = y * (stride + 1)
-        kind, line = raw[start], raw[start + 1 : start + 1 + stride]
-        if kind == 0:
-            row = line
-        elif kind == 2:  # Up: bytewise sum with the row above, no carries
-            a, b = int.from_bytes(line, "big"), int.from_bytes(prior, "big")
-            row = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride, "big")
-        else:
-            out = bytearray(line)
-            for i in range(stride):
-                left = out[i - bpp] if i >= bpp else 0
-                up = prior[i]
-                if kind == 1:
-                    out[i] = (out[i] + left) & 255
-                elif kind == 3:
-                    out[i] = (out[i] + ((left + up) >> 1)) & 255
-                else:
-                    corner = prior[i - bpp] if i >= bpp else 0
-                    p = left + up - corner
-                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                    guess = (
-                        left if pa <= pb and pa <= pc else up if pb <= pc else corner
-                    )
-                    out[i] = (out[i] + guess) & 255
-            row = bytes(out)
-        colours.update(zip(row[0::bpp], row[1::bpp], row[2::bpp], strict=True))
-        prior = row
-    return width, height, colours
-
-
-def near(colour: tuple[int, int, int], colours: set) -> bool:
-    return any(
-        all(abs(a - b) <= 8 for a, b in zip(colour, c, strict=True)) for c in colours
     )
 
 

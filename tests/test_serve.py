@@ -17,9 +17,8 @@ from html import unescape
 
 import psycopg
 import pytest
-from browser import FLAGS, Browser, chromium
+from browser import FLAGS, Browser, near, need_chromium, png_pixels
 from conftest import PROJECT_DIR, run_cli
-from test_report import near, png_pixels
 
 from crm_replica.serve import ReadOnlyPool, open_server
 from crm_replica.settings import schemas as settings
@@ -274,13 +273,6 @@ def test_pages_read_the_new_replica_once_a_publish_commits(viewer, db, synced):
 
 
 # --- in a real browser ----------------------------------------------------------
-
-
-def need_chromium() -> str:
-    found = chromium()
-    if found is None:
-        pytest.skip("chromium not found (CI installs Debian's chromium package)")
-    return found
 
 
 def test_lead_page_in_chromium(viewer, db, tmp_path):
