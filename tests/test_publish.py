@@ -142,8 +142,9 @@ def test_an_applications_view_follows_what_is_published(pair):
     assert app_view(pair["replica"]) == second
 
 
-def build_nodes(replica: str) -> set[str]:
-    """The dbt nodes the latest run built or tested."""
+def build_nodes(replica: str, kind: str = "model") -> set[str]:
+    """The dbt nodes the latest run built or tested (of one ``kind``: model,
+    test, unit_test…)."""
     with psycopg.connect(replica) as conn:
         return {
             r[0].split(".")[2]
@@ -151,11 +152,13 @@ def build_nodes(replica: str) -> set[str]:
                 "select unique_id from replica_meta.build_results where run_id ="
                 " (select max(run_id) from replica_meta.runs)"
             )
+            if r[0].startswith(f"{kind}.")
         }
 
 
 def test_an_incremental_sync_rebuilds_only_what_changed(pair):
     assert run(pair, "sync", "--keep", "1").exit_code == 0
+    assert "dashboard_business_kpis" in build_nodes(pair["replica"], "unit_test")
     assert run(pair, "sync", "--keep", "1").exit_code == 0  # keeps run 1's
     with psycopg.connect(pair["master"], autocommit=True) as conn:
         conn.execute(
@@ -170,6 +173,11 @@ def test_an_incremental_sync_rebuilds_only_what_changed(pair):
     assert "dashboard_business_kpis" in built  # counts from the snapshot time
     assert "int_whatsapp_messages_linked_to_leads" not in built
     assert "leads" not in built and "whatsapp_messages" not in built
+    # The generation's build tested this same code: no unit test runs again.
+    assert not build_nodes(pair["replica"], "unit_test")
+    assert "conversations_link_to_whatsapp_messages" in build_nodes(
+        pair["replica"], "test"
+    )
     for table in ("conversations", "whatsapp_messages", "leads"):
         assert rows_text(pair["replica"], "public", table) == rows_text(
             pair["master"], "public", table

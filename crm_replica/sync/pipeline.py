@@ -312,7 +312,9 @@ class _Sync:
         what descends from a landing table whose content differs from that
         generation's, and what every run rebuilds (tag every_run: the models that
         count from the snapshot time). The rest is in the build area already,
-        built from the same inputs by the same code."""
+        built from the same inputs by the same code. Without the unit tests: they
+        test the code, which the generation's own build tested (a changed project
+        has another fingerprint and builds, unit tests included, in full)."""
         fingerprint = settings.fingerprint(self.project_dir)
         base = self.result.base_run
         assert self.result.load is not None
@@ -341,6 +343,8 @@ class _Sync:
         return [
             "--select",
             " ".join([*(f"source:master.{t}+" for t in changed), "tag:every_run+"]),
+            "--exclude-resource-type",
+            "unit_test",
         ]
 
     def _build(self, run_id: int, on_event) -> None:
