@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields, replace
+from importlib import metadata
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -179,16 +180,25 @@ def check_time_zone(name: str) -> str:
     return name
 
 
-#: What a build's result depends on besides the data: the dbt project's files.
+#: What a build's result depends on besides the data: the dbt project's files,
+#: and the dbt that runs them.
 _PROJECT_FILES = ("models", "macros", "tests", "seeds", "analyses")
+_PROJECT_ROOT_FILES = ("dbt_project.yml", ".dbtignore", "packages.yml", "selectors.yml")
+_DBT_PACKAGES = ("dbt-core", "dbt-postgres")
 
 
 def fingerprint(project_dir: Path) -> str:
-    """A hash of the dbt project (dbt_project.yml and every file under models/,
-    macros/, tests/, seeds/): two builds by one fingerprint make the same relations
-    of the same data."""
+    """A hash of the dbt project (dbt_project.yml, .dbtignore, packages.yml,
+    selectors.yml and every file under models/, macros/, tests/, seeds/,
+    analyses/) and of the versions of dbt-core and dbt-postgres: two builds by one
+    fingerprint make the same relations of the same data."""
     digest = hashlib.sha256()
-    files = [project_dir / "dbt_project.yml"] + sorted(
+    for package in _DBT_PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} missing\n".encode())
+    files = [project_dir / name for name in _PROJECT_ROOT_FILES] + sorted(
         path
         for folder in _PROJECT_FILES
         for path in (project_dir / folder).rglob("*")

@@ -125,6 +125,9 @@ def dbt_environment(
     env["DBT_LOG_PATH"] = str(workdir / "logs")
     # Artifacts per work directory: two replicas never share a target/.
     env["DBT_TARGET_PATH"] = str(workdir / "target")
+    # The run a sync builds (macro build_run_filter; run_dbt sets it for a sync):
+    # empty, the latest succeeded run, whatever the user's environment says.
+    env["CRM_REPLICA_RUN_ID"] = ""
     return env
 
 
@@ -169,8 +172,8 @@ def run_dbt(
     ``on_event``."""
     args = with_vars(args, runner_vars or {})
     env = dbt_environment(project_dir, workdir, replica_url, schema)
-    # The run a sync builds (macro build_run_filter); empty: the latest succeeded.
-    env["CRM_REPLICA_RUN_ID"] = "" if run_id is None else str(run_id)
+    if run_id is not None:
+        env["CRM_REPLICA_RUN_ID"] = str(run_id)
     results_file = workdir / "target" / "run_results.json"
     results_file.unlink(missing_ok=True)
     rotate_log(workdir / "logs" / "dbt.log")
@@ -184,6 +187,7 @@ def run_dbt(
         # The file is for people: dbt's own debug lines, each run whole in dbt.log.
         "--log-format-file",
         "debug",
+        "--no-use-colors-file",
         "--log-file-max-bytes",
         "0",
         "--project-dir",

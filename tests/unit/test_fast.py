@@ -203,3 +203,27 @@ def test_dbt_log_rolls_over_before_a_run_not_during_it(tmp_path, monkeypatch):
     assert kept == [f"dbt.log.{n}" for n in range(1, dbt.LOG_BACKUPS + 1)]
     assert (tmp_path / "dbt.log.1").read_text().startswith("run 7:")
     assert (tmp_path / "dbt.log.5").read_text().startswith("run 3:")
+
+
+def test_the_fingerprint_follows_every_file_that_shapes_a_build(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "dbt_project.yml").write_text("name: p\n")
+    (tmp_path / "models" / "a.sql").write_text("select 1")
+    first = schemas.fingerprint(tmp_path)
+    assert schemas.fingerprint(tmp_path) == first
+    seen = {first}
+    for path, text in (
+        ("models/a.sql", "select 2"),
+        (".dbtignore", "tests/adversarial.sql\n"),
+        ("selectors.yml", "selectors: []\n"),
+        ("packages.yml", "packages: []\n"),
+    ):
+        (tmp_path / path).write_text(text)
+        seen.add(schemas.fingerprint(tmp_path))
+    assert len(seen) == 5
+
+
+def test_the_run_id_reaches_dbt_only_from_a_sync(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_REPLICA_RUN_ID", "7")
+    env = dbt.dbt_environment(PROJECT, tmp_path, "postgresql://u@localhost/db")
+    assert env["CRM_REPLICA_RUN_ID"] == ""
