@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import yaml
@@ -105,14 +106,13 @@ LOG_BACKUPS = 5
 def rotate_log(log: Path) -> None:
     """Roll ``log`` over to ``log.1`` (``log.1`` to ``log.2``, …) when it is big:
     before a run, not during one (as dbt would), so that the run's whole log is
-    in the file the error line names."""
+    in the file the error line names. The standard library's rollover, without
+    opening the file."""
     if not log.exists() or log.stat().st_size < LOG_MAX_BYTES:
         return
-    for n in range(LOG_BACKUPS - 1, 0, -1):
-        older = log.with_name(f"{log.name}.{n}")
-        if older.exists():
-            older.replace(log.with_name(f"{log.name}.{n + 1}"))
-    log.replace(log.with_name(f"{log.name}.1"))
+    rollover = RotatingFileHandler(log, backupCount=LOG_BACKUPS, delay=True)
+    rollover.doRollover()
+    rollover.close()
 
 
 def dbt_environment(
