@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from crm_replica.settings.schemas import CRM_TIME_ZONE
+from crm_replica.settings.schemas import CRM_TABLES, CRM_TIME_ZONE
 
 #: Rows per table at scale 1: the master's documented counts.
 BASE_COUNTS = {
@@ -37,14 +37,8 @@ BASE_COUNTS = {
     "conversation_audit_log": 14,
     "lead_status_history": 138,
 }
-VOLUME_TABLES = (
-    "leads",
-    "conversations",
-    "whatsapp_messages",
-    "agent_interaction_logs",
-    "conversation_audit_log",
-    "lead_status_history",
-)
+#: What ``scale`` multiplies: every CRM table but the clients and their projects.
+VOLUME_TABLES = tuple(t for t in CRM_TABLES if t not in ("clients", "projects"))
 LOCAL_COUNTS = {"clients": 6, "projects": 7, "leads": 26}
 #: How many local rows share an id with master (with other values).
 LOCAL_OVERLAP = {"clients": 1, "projects": 2, "leads": 5}
