@@ -7,6 +7,7 @@ from datetime import datetime
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 META_SCHEMA = "replica_meta"
 #: Serialises runs on one replica (pg_advisory_lock key).
@@ -319,6 +320,70 @@ def last_loads(conn: psycopg.Connection) -> list[TableLoad]:
         )
         for r in rows
     ]
+
+
+#: A run whose models were published: a sync whose publishing transaction
+#: committed (it records the run's steps, ``publish`` among them, in that very
+#: transaction), or a rollback. An extract-load alone publishes landing tables only.
+_PUBLISHED = (
+    "runs.status = 'succeeded' and (runs.mode = 'rollback' or exists (select from"
+    " {schema}.sync_steps as steps where steps.run_id = runs.run_id"
+    " and steps.step = 'publish' and steps.status = 'succeeded'))"
+)
+
+
+def _tuples(conn: psycopg.Connection) -> psycopg.Cursor:
+    """A cursor with plain rows, whatever the connection's row factory."""
+    return conn.cursor(row_factory=tuple_row)
+
+
+def has_run_log(conn: psycopg.Connection) -> bool:
+    found = _tuples(conn).execute(
+        "select to_regclass(%s) is not null and to_regclass(%s) is not null",
+        (f"{META_SCHEMA}.runs", f"{META_SCHEMA}.sync_steps"),
+    )
+    return found.fetchone()[0]
+
+
+def last_published(conn: psycopg.Connection, before: int | None = None) -> int | None:
+    """The latest run that published the replica's models (a sync or a rollback;
+    before run ``before`` when given); None: nothing was ever published (or there
+    is no run log)."""
+    if not has_run_log(conn):
+        return None
+    query = _q(
+        "select max(run_id) from {schema}.runs as runs where "
+        + _PUBLISHED
+        + " and run_id < coalesce(%s, 'infinity'::numeric)"
+    )
+    return _int(_tuples(conn).execute(query, (before,)).fetchone()[0])
+
+
+def published(conn: psycopg.Connection, run_id: int) -> bool:
+    """Whether run ``run_id`` published the replica's models."""
+    if not has_run_log(conn):
+        return False
+    query = _q(
+        "select exists (select from {schema}.runs as runs where run_id = %s and "
+        + _PUBLISHED
+        + ")"
+    )
+    return _tuples(conn).execute(query, (run_id,)).fetchone()[0]
+
+
+def models_published(conn: psycopg.Connection) -> bool:
+    """Whether the replica's models were ever published: by a sync or a rollback,
+    or by ``replica build``, which records what it published (the
+    ``published`` table, crm_replica.sync.publish) but no run."""
+    if last_published(conn) is not None:
+        return True
+    found = _tuples(conn).execute(
+        "select to_regclass(%s) is not null", (f"{META_SCHEMA}.published",)
+    )
+    if not found.fetchone()[0]:
+        return False
+    query = _q("select exists (select from {schema}.published)")
+    return _tuples(conn).execute(query).fetchone()[0]
 
 
 def last_cursor(

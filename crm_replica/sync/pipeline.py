@@ -401,11 +401,23 @@ class _Sync:
 
     def _publish(self, run_id: int) -> None:
         assert self.result.load is not None
+        started = time.perf_counter()
         with connect_replica(self.replica_url) as conn, conn.transaction():
             replaced = live_run(conn, self.schemas)
             notes = publish.publish(conn, self.schemas, run_id, replaced)
             self.result.load.schema_changes += notes
             meta.succeed(conn, run_id, notes)
+            # The steps so far and the publish, in the publishing transaction: the
+            # run log says this run published (meta.last_published) exactly when
+            # it did, whatever stops the sync after the commit.
+            self._write_steps(
+                conn,
+                run_id,
+                [
+                    *self.result.steps,
+                    Step("publish", "succeeded", time.perf_counter() - started),
+                ],
+            )
             pause("publish-commit")
             runlock.check_held(conn)  # last, just before the commit
         self.result.replaced_run = replaced
@@ -423,9 +435,7 @@ class _Sync:
     def _fail(self, run_id: int, exc: BaseException) -> None:
         """Record the run failed; the build area goes (nothing was published)."""
         if isinstance(exc, ReplicaError):
-            exc.message += (
-                "; nothing was published: the replica still holds the previous run"
-            )
+            exc.message += "; nothing was published: " + self._what_is_live()
             message = exc.message
         elif isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
@@ -437,6 +447,18 @@ class _Sync:
         ):
             meta.fail_run(conn, run_id, message)
         self._abandon_build()
+
+    def _what_is_live(self) -> str:
+        """What the application reads, after a run that published nothing."""
+        with (
+            contextlib.suppress(ReplicaError, psycopg.Error),
+            connect_replica(self.replica_url, autocommit=True) as conn,
+        ):
+            live = meta.last_published(conn)
+            if live is None:
+                return "the replica has never been published (no sync has succeeded)"
+            return f"the replica still holds run {live}"
+        return "the replica still holds what it held before"
 
     def _abandon_build(self) -> None:
         with (
@@ -463,14 +485,7 @@ class _Sync:
         result = self.result
         try:
             with connect_replica(self.replica_url) as conn, conn.transaction():
-                conn.cursor().executemany(
-                    f"insert into {self.schemas.meta}.sync_steps"
-                    " values (%s, %s, %s, %s, %s) on conflict do nothing",
-                    [
-                        (run_id, s.name, s.status, s.seconds, s.detail or None)
-                        for s in result.steps
-                    ],
-                )
+                self._write_steps(conn, run_id, result.steps)
                 if result.build is not None:
                     nodes = [
                         (run_id, n.unique_id, n.status, n.message or None, n.seconds)
@@ -483,3 +498,13 @@ class _Sync:
                     )
         except (ReplicaError, psycopg.Error):
             pass  # the log is a record, not a step: a sync does not fail on it
+
+    def _write_steps(
+        self, conn: psycopg.Connection, run_id: int, steps: Sequence[Step]
+    ) -> None:
+        """Record ``steps`` (those recorded already stay as they were)."""
+        conn.cursor().executemany(
+            f"insert into {self.schemas.meta}.sync_steps"
+            " values (%s, %s, %s, %s, %s) on conflict do nothing",
+            [(run_id, s.name, s.status, s.seconds, s.detail or None) for s in steps],
+        )
