@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -249,10 +250,7 @@ def build(
     """``dbt build``; raises DbtFailed when a node errors or a test fails."""
     outcome = run_dbt(project_dir, workdir, replica_url, ["build", *extra], **kw)
     if outcome.returncode != 0:
-        failed = ", ".join(
-            f"{r.name} ({r.detail})" if r.detail else r.name
-            for r in outcome.failures[:5]
-        )
+        failed = ", ".join(_failure(r) for r in outcome.failures[:5])
         more = len(outcome.failures) - 5
         if outcome.failed_hook:
             detail = (
@@ -270,6 +268,32 @@ def build(
         error.outcome = outcome
         raise error
     return outcome
+
+
+def _failure(result: NodeResult) -> str:
+    """A failing node in the error line: a test with what it logged about its
+    rows, an errored node with the database's (or dbt's) error."""
+    if result.detail:
+        return f"{result.name} ({result.detail})"
+    error = error_line(result.message) if result.status != "fail" else ""
+    return f"{result.name}: {error}" if error else result.name
+
+
+#: Lines of an errored node's message that are not the error itself: dbt's
+#: heading ("Database Error in model leads (models/…)"), where the SQL is, and
+#: PostgreSQL's pointer into the statement.
+_NOT_THE_ERROR = re.compile(
+    r"^(?:\w+ Error in \w+ \S+ \(.*\)|\w+ Error|compiled code at .*"
+    r"|LINE \d+:.*|\^|HINT: .*|DETAIL: .*)$"
+)
+
+
+def error_line(message: str) -> str:
+    """The error of an errored node's run_results message, on one line and
+    without passwords: ``column "last_message_from" does not exist``."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if not _NOT_THE_ERROR.match(ln)]
+    return one_line(errors[0] if errors else message)
 
 
 def _one_line(errors: list[str]) -> str:
