@@ -98,6 +98,10 @@ class StatusResult:
     max_age: timedelta | None = None
     #: Runs after the last succeeded one that did not succeed: (run, status, error).
     unfinished: list[tuple[int, str, str | None]] = field(default_factory=list)
+    #: ``run_id`` is a sync (or rollback) that published the replica; False: none
+    #: ever did, and ``run_id`` (if any) is the last extract-load, which loaded the
+    #: landing tables only.
+    published: bool = True
 
     @property
     def age(self) -> timedelta | None:
@@ -107,8 +111,8 @@ class StatusResult:
 
     @property
     def stale(self) -> bool:
-        """Never synced, or synced longer ago than ``max_age``."""
-        if self.run_id is None:
+        """Nothing published yet, or synced longer ago than ``max_age``."""
+        if self.run_id is None or not self.published:
             return True
         return (
             self.max_age is not None
@@ -121,18 +125,22 @@ class StatusResult:
         return [t.table for t in self.tables if t.has_changes]
 
 
-def _last_run(replica: psycopg.Connection) -> tuple | None:
-    exists = replica.execute(
-        "select to_regclass(%s) is not null", (f"{meta.META_SCHEMA}.runs",)
-    ).fetchone()[0]
-    if not exists:
-        return None
-    return replica.execute(
+def _last_run(replica: psycopg.Connection) -> tuple[tuple | None, bool]:
+    """The run to compare master with, and whether it published: the last sync
+    (or rollback) that published the replica; when none did, the last succeeded
+    extract-load (what the landing tables hold). (None, False): no run at all."""
+    if not meta.has_run_log(replica):
+        return None, False
+    published = meta.last_published(replica)
+    row = replica.execute(
         sql.SQL(
             "select run_id, snapshot_at, finished_at, landing_schema from {}.runs"
-            " where status = 'succeeded' order by run_id desc limit 1"
-        ).format(sql.Identifier(meta.META_SCHEMA))
+            " where status = 'succeeded' and run_id = coalesce(%s, (select"
+            " max(run_id) from {}.runs where status = 'succeeded'))"
+        ).format(sql.Identifier(meta.META_SCHEMA), sql.Identifier(meta.META_SCHEMA)),
+        (published,),
     ).fetchone()
+    return row, published is not None
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
@@ -202,15 +210,16 @@ def status(
     checksums: bool = False,
     max_age: timedelta | None = None,
 ) -> StatusResult:
-    """Compare master now with what the last succeeded run recorded."""
+    """Compare master now with what the last published sync recorded (when no
+    sync ever published, with the last extract-load's figures, and say so)."""
     with connect_replica(replica_url) as replica:
-        run = _last_run(replica)
-        loads = meta.last_loads(replica) if run else []
+        run, published = _last_run(replica)
+        loads = list(meta.loads_of(replica, run[0]).values()) if run else []
         landing = {t.table_name: _columns(replica, run[3], t.table_name) for t in loads}
         unfinished = meta.unfinished_runs(replica, run[0] if run else 0)
         replica.rollback()
     if run is None:
-        return StatusResult(None, None, None, None, [], max_age, unfinished)
+        return StatusResult(None, None, None, None, [], max_age, unfinished, False)
     run_id, snapshot_at, finished_at, landing_schema = run
     with (
         connect_master(master_url) as master,
@@ -231,7 +240,14 @@ def status(
         ]
         master.rollback()
     return StatusResult(
-        run_id, snapshot_at, finished_at, checked_at, tables, max_age, unfinished
+        run_id,
+        snapshot_at,
+        finished_at,
+        checked_at,
+        tables,
+        max_age,
+        unfinished,
+        published,
     )
 
 
@@ -284,16 +300,30 @@ def _unfinished_lines(result: StatusResult) -> list[str]:
     ]
 
 
+#: What status says of a replica no sync has published.
+NOTHING_PUBLISHED = "nothing published yet: no sync has succeeded on this replica"
+
+
 def to_text(result: StatusResult) -> str:
     if result.run_id is None:
         return "\n".join(
-            ["never synced: no succeeded run in replica_meta.runs"]
+            [
+                f"{NOTHING_PUBLISHED}"
+                " (never synced: no succeeded run in replica_meta.runs)"
+            ]
             + _unfinished_lines(result)
         )
     assert result.snapshot_at and result.age is not None
+    snapshot = (
+        f"master snapshot at {result.snapshot_at:%Y-%m-%d %H:%M:%S %Z}"
+        f" ({format_age(result.age)} ago)"
+    )
+    since = "the sync" if result.published else "the load"
     lines = [
-        f"last sync: run {result.run_id}, master snapshot at "
-        f"{result.snapshot_at:%Y-%m-%d %H:%M:%S %Z} ({format_age(result.age)} ago)",
+        f"last published sync: run {result.run_id}, {snapshot}"
+        if result.published
+        else f"{NOTHING_PUBLISHED}; last extract-load (landing tables only):"
+        f" run {result.run_id}, {snapshot}",
         *_unfinished_lines(result),
     ]
     numbers = [
@@ -309,9 +339,9 @@ def to_text(result: StatusResult) -> str:
     lines.append(summary.table([*headers, "content", "schema"], rows))
     changed = result.changed_tables
     lines.append(
-        f"\nmaster changed since the sync: {', '.join(changed)}"
+        f"\nmaster changed since {since}: {', '.join(changed)}"
         if changed
-        else "\nno change on master since the sync"
+        else f"\nno change on master since {since}"
     )
     return "\n".join(lines)
 
@@ -331,6 +361,9 @@ def to_json(result: StatusResult) -> str:
     return json.dumps(
         {
             "run_id": result.run_id,
+            # run_id published the replica (a sync or a rollback); false: nothing
+            # was ever published, run_id (if any) is the last extract-load.
+            "published": result.published,
             "snapshot_at": iso(result.snapshot_at),
             "finished_at": iso(result.finished_at),
             "checked_at": iso(result.checked_at),

@@ -84,6 +84,10 @@ class VerifyResult:
     against: str  # "master" (live) or "snapshot" (the last run's recorded figures)
     checks: list[TableCheck]
     run_id: int | None = None
+    #: Nothing was ever published to this replica and these models (of those
+    #: checked) are not there: the models were not checked, only the landing
+    #: tables. None: the models were checked.
+    unpublished: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +96,30 @@ class VerifyResult:
     @property
     def failures(self) -> list[TableCheck]:
         return [c for c in self.checks if not c.matches]
+
+
+def _unpublished(
+    replica: psycopg.Connection, models: str, tables: Sequence[str]
+) -> list[str] | None:
+    """The checked models missing from a replica that nothing was ever published
+    to (no sync, rollback or ``replica build``); None when something was, or when
+    every checked model is there (made some other way): then they are checked."""
+    if meta.models_published(replica):
+        return None
+    missing = [f"{models}.{t}" for t in tables if shape(replica, models, t) is None]
+    return missing or None
+
+
+def nothing_published(result: VerifyResult) -> str:
+    """One line: nothing was published, so the models were not verified."""
+    missing = result.unpublished or []
+    named = ", ".join(missing[:3]) + (
+        f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    )
+    return (
+        "nothing has been published yet: no sync has succeeded on this replica, so"
+        f" the models were not verified ({named} missing)"
+    )
 
 
 def _compared_columns(table: str, master: Shape) -> tuple[str, list[str] | None]:
@@ -212,6 +240,10 @@ def verify(
             master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             master.read_only = True
             refuse_row_security(master, MASTER_SCHEMA, tables)
+            unpublished = _unpublished(replica, models, tables)
+            layers = [("landing", landing)]
+            if unpublished is None:
+                layers.append(("models", models))
             checks = []
             for table in tables:
                 m_rel = shape(master, MASTER_SCHEMA, table)
@@ -228,7 +260,7 @@ def verify(
                         m_measure = _measure(
                             master, MASTER_SCHEMA, table, compared, cols
                         )
-                for layer, schema in (("landing", landing), ("models", models)):
+                for layer, schema in layers:
                     checks.append(
                         _check(
                             master,
@@ -243,7 +275,7 @@ def verify(
                     )
             master.rollback()
         replica.rollback()
-    return VerifyResult("master", _ordered(checks))
+    return VerifyResult("master", _ordered(checks), unpublished=unpublished)
 
 
 def _against_snapshot(
@@ -257,7 +289,11 @@ def _against_snapshot(
     run = (
         replica.execute(last_run, ("succeeded",)).fetchone()[0] if meta_exists else None
     )
-    result = against_loads(replica, tables, loads, landing, models, run)
+    unpublished = _unpublished(replica, models, tables)
+    result = against_loads(
+        replica, tables, loads, landing, None if unpublished else models, run
+    )
+    result.unpublished = unpublished
     replica.rollback()
     return result
 
@@ -267,22 +303,23 @@ def against_loads(
     tables: Sequence[str],
     loads: dict[str, meta.TableLoad],
     landing: str,
-    models: str,
+    models: str | None,
     run: int | None,
     *,
     landing_measured: bool = False,
 ) -> VerifyResult:
-    """The landing tables and the models against a run's master figures
-    (``loads``). ``landing_measured``: the loads' replica figures were measured on
-    these very landing tables (a sync's build, which nothing else wrote since):
-    they are used instead of reading the tables again."""
+    """The landing tables and the models (None: not them) against a run's master
+    figures (``loads``). ``landing_measured``: the loads' replica figures were
+    measured on these very landing tables (a sync's build, which nothing else
+    wrote since): they are used instead of reading the tables again."""
+    layers = [("landing", landing)] + ([("models", models)] if models else [])
     checks = []
     for table in tables:
         load = loads.get(table)
         # The run's checksum hashed master's columns in master's order, which the
         # landing table keeps; a model may order them otherwise.
         order = shape(replica, landing, table)
-        for layer, schema in (("landing", landing), ("models", models)):
+        for layer, schema in layers:
             r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows
             # for tables, counts for views (their recorded checksum is null).
@@ -341,6 +378,8 @@ def to_json(result: VerifyResult) -> str:
             "ok": result.ok,
             "against": result.against,
             "run_id": result.run_id,
+            # Nothing published yet: the models missing, and not checked.
+            "unpublished_models": result.unpublished,
             "checks": [
                 {
                     **asdict(c),

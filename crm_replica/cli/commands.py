@@ -38,7 +38,12 @@ from crm_replica.db import (
     set_lock_timeout,
 )
 from crm_replica.demo import setup
-from crm_replica.errors import EXIT_FAILED, ReplicaError, TableNotFound
+from crm_replica.errors import (
+    EXIT_FAILED,
+    CheckAborted,
+    ReplicaError,
+    TableNotFound,
+)
 from crm_replica.format import table
 from crm_replica.load import RunResult, Target, extract_load, runlock
 from crm_replica.settings import (
@@ -827,7 +832,12 @@ def verify_command(
         )
     click.echo(verify.to_json(result) if as_json else verify.to_text(result))
     if not result.ok:
-        raise ReplicaError(verify.summary_line(result))
+        raise ReplicaError(
+            verify.summary_line(result)
+            + (f"; {verify.nothing_published(result)}" if result.unpublished else "")
+        )
+    if result.unpublished:
+        raise CheckAborted(verify.nothing_published(result))
 
 
 def _duration(ctx, param, value):
@@ -883,7 +893,12 @@ def status_command(
         )
     click.echo(status.to_json(result) if as_json else status.to_text(result))
     if result.run_id is None:
-        raise ReplicaError("the replica was never synced")
+        raise ReplicaError("nothing published yet: the replica was never synced")
+    if not result.published:
+        raise ReplicaError(
+            "nothing published yet: no sync has succeeded on this replica (the"
+            f" landing tables are extract-load run {result.run_id}'s)"
+        )
     if result.stale:
         assert result.age is not None and max_age is not None
         raise ReplicaError(

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from crm_replica.db import connect_replica, redact
 from crm_replica.errors import ReplicaError
 from crm_replica.load import META_SCHEMA, verdict
+from crm_replica.load import runlog as meta
 from crm_replica.settings import DEFAULT_TABLES
 
 #: Runs shown in the sync history (the reported one and those before it).
@@ -131,6 +132,10 @@ class Report:
     #: Rows master deleted that this run kept and flagged, per table.
     deleted: dict[str, int] = field(default_factory=dict)
     history: list[HistoryRun] = field(default_factory=list)
+    #: This run published the replica's models (a sync's publish, a rollback).
+    published: bool = False
+    #: The last run that published the replica before this one (None: none had).
+    published_before: int | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -189,7 +194,10 @@ def _gather(conn: psycopg.Connection, run_id: int | None) -> Report:
         found = conn.execute(_q("select max(run_id) as id from {schema}.runs"))
         run_id = found.fetchone()["id"]
         if run_id is None:
-            raise ReplicaError("the run log is empty: run `replica sync` first")
+            raise ReplicaError(
+                "the run log is empty: nothing has been published yet;"
+                " run `replica sync` first"
+            )
     row = conn.execute(
         _q("select * from {schema}.runs where run_id = %s"), (run_id,)
     ).fetchone()
@@ -210,6 +218,8 @@ def _gather(conn: psycopg.Connection, run_id: int | None) -> Report:
         _text(row["error"]),
     )
     report = Report(run, _loads(conn, run_id))
+    report.published = meta.published(conn, run_id)
+    report.published_before = meta.last_published(conn, before=run_id)
     _changes(conn, report)
     _conflicts(conn, report)
     report.build = [

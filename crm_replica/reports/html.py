@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from crm_replica.format import duration, signed, size, templates, when
 from crm_replica.reports.gather import Report
-from crm_replica.reports.text import durations, headline
+from crm_replica.reports.text import durations, headline, published
 
 COLOURS = {
     "succeeded": "#2f9e62",
@@ -153,6 +153,7 @@ def to_html(report: Report) -> str:
         headline=headline(report),
         facts=[
             ("mode", run.mode),
+            ("published", published(report)),
             ("master", run.master),
             ("snapshot", when(run.snapshot_at)),
             ("started", when(run.started_at)),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from crm_replica.format import duration, md_escape, signed, size, when
 from crm_replica.load import META_SCHEMA
 from crm_replica.reports.gather import Report
-from crm_replica.reports.text import durations, headline
+from crm_replica.reports.text import durations, headline, published
 
 
 def _md_cell(value: object) -> str:
@@ -29,6 +29,7 @@ def to_markdown(report: Report) -> str:
     facts = [
         ("mode", run.mode),
         ("status", run.status),
+        ("published", published(report)),
         ("master", f"`{run.master}`"),
         ("snapshot", when(run.snapshot_at)),
         ("started", when(run.started_at)),
@@ -166,7 +167,10 @@ def to_dict(report: Report) -> dict:
             "started_at": iso(run.started_at),
             "finished_at": iso(run.finished_at),
             "seconds": run.seconds,
+            "published": report.published,
+            "published_before": report.published_before,
         },
+        "published": published(report),
         "headline": headline(report),
         "tables": [{**asdict(t), "match": t.match} for t in report.tables],
         "changes": {
