@@ -8,7 +8,6 @@ import time
 import psycopg
 import pytest
 from conftest import new_database, run_cli
-from test_verify import land
 
 from crm_replica.demo import setup as demo
 
@@ -21,12 +20,16 @@ def status(master: str, replica: str, workdir, *extra: str):
 
 
 @pytest.fixture
-def pair(clusters):
-    """A writable synthetic master of its own and a replica loaded from it."""
+def pair(clusters, tmp_path):
+    """A writable synthetic master of its own and a replica synced from it (an
+    extract-load alone publishes nothing: status would say so)."""
     master = new_database(clusters["master"], "statusm")
     demo.ensure_master(master, seed=42, scale=1)
     replica = new_database(clusters["replica"], "statusr")
-    land(master, replica, TABLES)
+    synced = run_cli(
+        ["sync", "--master-url", master, "--replica-url", replica], tmp_path / "sync"
+    )
+    assert synced.exit_code == 0, synced.output
     return master, replica
 
 
