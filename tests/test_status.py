@@ -76,12 +76,16 @@ def test_sees_inserts_updates_deletes_and_an_added_column(pair, tmp_path):
     assert by_table["whatsapp_messages"]["deleted"] == 1
     assert by_table["whatsapp_messages"]["changed"] is None
     assert by_table["clients"]["schema_changes"] == ["+tier text"]
+    # The sync loaded master's dashboards too: the two new leads (no BANT
+    # status) are a new row of master's BANT distribution.
     assert json.loads(result.stdout)["changed_tables"] == [
         "clients",
         "leads",
         "conversations",
         "whatsapp_messages",
+        "dashboard_bant_distribution",
     ]
+    assert by_table["dashboard_bant_distribution"]["kind"] == "view"
     text = status(master, replica, tmp_path, "--checksum")
     assert text.exit_code == 0, text.output
     assert "master changed since the sync: clients, leads" in text.output
