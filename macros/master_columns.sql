@@ -67,7 +67,7 @@
 #}
 {% macro column_or_null(relation, name, type) -%}
     {%- if execute and name not in catalog_columns(relation) | map(attribute='name') | list -%}
-        {{ note(relation.identifier ~ ' has no ' ~ name ~ ': read as null') }}
+        {{ note(relation.identifier ~ ' has no ' ~ name ~ ': the models read it as null') }}
         null::{{ type }}
     {%- else -%}
         {{ adapter.quote(name) }}

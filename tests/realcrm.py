@@ -295,13 +295,16 @@ select md5('lead' || i)::uuid, null,
     'b-' || i, now() - interval '1 day'
 from generate_series(1, %(leads)s) as i;
 
--- Most senders are no lead's: one message in ten is from or to a lead's phone.
+-- Most senders are no lead's: one message in ten is from or to a lead's phone
+-- (the phone of lead 1 + i mod 47, which leads 45 to 47 share with others).
 insert into whatsapp_messages (id, sender_number, content, wamid, payload,
     awaits_response, receiver_id, receiver_number, wa_timestamp, test_mode,
     test_session_id, test_scenario_name, created_at, updated_at)
 select md5('message' || i)::uuid,
     case
-        when i %% 20 = 0 then '+97254' || lpad((1 + i %% %(leads)s)::text, 7, '0')
+        when i %% 20 = 0 then '+97254' || lpad(coalesce(
+            (%(shared)s::jsonb ->> (1 + i %% %(leads)s)::text)::int,
+            1 + i %% %(leads)s)::text, 7, '0')
         when i %% 20 = 10 then '+9725000000' || lpad((1 + i %% %(clients)s)::text, 2, '0')
         else '+97258' || lpad((i * 7919 %% 100000)::text, 7, '0')
     end,
@@ -309,7 +312,9 @@ select md5('message' || i)::uuid,
     case when i %% 4 = 0 then 'wamid.M' || i end,
     '{}', i %% 2 = 0, 'pn1001',
     case
-        when i %% 20 = 10 then '+97254' || lpad((1 + i %% %(leads)s)::text, 7, '0')
+        when i %% 20 = 10 then '+97254' || lpad(coalesce(
+            (%(shared)s::jsonb ->> (1 + i %% %(leads)s)::text)::int,
+            1 + i %% %(leads)s)::text, 7, '0')
         else '+972500000001'
     end,
     now() - interval '40 days' + i * interval '30 minutes',

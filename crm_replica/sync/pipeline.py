@@ -405,7 +405,9 @@ class _Sync:
             replaced = live_run(conn, self.schemas)
             notes = publish.publish(conn, self.schemas, run_id, replaced)
             self.result.load.schema_changes += notes
-            meta.succeed(conn, run_id, notes)
+            said = self.result.build.notes if self.result.build else []
+            self.result.notes += said
+            meta.succeed(conn, run_id, notes + [f"models: {n}" for n in said])
             pause("publish-commit")
             runlock.check_held(conn)  # last, just before the commit
         self.result.replaced_run = replaced

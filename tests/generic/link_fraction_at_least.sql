@@ -39,7 +39,8 @@ select * from validation_errors
         {%- set found = run_query(query) -%}
         {%- if found.rows | length > 0 -%}
             {%- set row = found.rows[0] -%}
-            {{ log(model.identifier ~ '.' ~ column_name ~ ': ' ~ row[1] ~ ' of '
+            {{ log(((model.identifier ~ '.') if model.identifier else '')
+                ~ column_name ~ ': ' ~ row[1] ~ ' of '
                 ~ row[0] ~ ' rows link (' ~ (100 * (row[2] or 0)) | round(1)
                 ~ ' %); the threshold is ' ~ (100 * threshold) | round(1) ~ ' %',
                 info=True) }}
