@@ -305,7 +305,8 @@ select md5('message' || i)::uuid,
         when i %% 20 = 0 then '+97254' || lpad(coalesce(
             (%(shared)s::jsonb ->> (1 + i %% %(leads)s)::text)::int,
             1 + i %% %(leads)s)::text, 7, '0')
-        when i %% 20 = 10 then '+9725000000' || lpad((1 + i %% %(clients)s)::text, 2, '0')
+        when i %% 20 = 10
+            then '+9725000000' || lpad((1 + i %% %(clients)s)::text, 2, '0')
         else '+97258' || lpad((i * 7919 %% 100000)::text, 7, '0')
     end,
     'הודעה ' || i || case when i %% 3 = 0 then ' 👍' else '' end,

@@ -46,7 +46,14 @@ def real(clusters, tmp_path_factory) -> dict:
 
 def sync(real: dict, *extra: str):
     return run_cli(
-        ["sync", "--master-url", real["master"], "--replica-url", real["replica"], *extra],
+        [
+            "sync",
+            "--master-url",
+            real["master"],
+            "--replica-url",
+            real["replica"],
+            *extra,
+        ],
         real["workdir"],
     )
 
@@ -76,7 +83,8 @@ def test_the_run_notes_say_what_master_lacks(real):
         notes = conn.execute(
             "select schema_changes from replica_meta.runs order by run_id desc limit 1"
         ).fetchone()[0]
-    assert "models: lead_status_history has no changed_by: the models read it as null" in notes
+    said = "models: lead_status_history has no changed_by: the models read it as null"
+    assert said in notes
 
 
 def test_observations_come_with_their_figures_and_do_not_block(real):
@@ -87,7 +95,8 @@ def test_observations_come_with_their_figures_and_do_not_block(real):
         "observed: master's dashboard_business_kpis was computed 2025-06-05" in output
     )
     assert f"total_leads {realcrm.STORED_TOTAL_LEADS} there, 47 now" in output
-    assert "observed: lead_id: 61 of 309 rows link (19.7 %); the threshold is 60.0 %" in output
+    link = "observed: lead_id: 61 of 309 rows link (19.7 %); the threshold is 60.0 %"
+    assert link in output
     assert "observed: numbers several leads share: 3" in output
     report = json.loads(
         next(real["workdir"].glob("reports/report-run-*.json")).read_text()
