@@ -57,7 +57,7 @@ merged as (
 
 final as (
     select
-        *,
+        merged.*,
         coalesce(
             nullif(btrim(name), ''),
             nullif(btrim(concat_ws(' ', first_name, last_name)), '')

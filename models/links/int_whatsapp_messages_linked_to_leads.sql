@@ -125,10 +125,7 @@ candidates as (
 final as (
     select
         directed.whatsapp_message_id,
-        case
-            when unique_phones.lead_id is not null then unique_phones.lead_id
-            else candidates.lead_id
-        end as lead_id,
+        coalesce(unique_phones.lead_id, candidates.lead_id) as lead_id,
         directed.wamid,
         directed.direction,
         directed.lead_phone_digits,
