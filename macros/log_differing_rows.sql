@@ -103,3 +103,30 @@
     {%- endif -%}
     {{ log("master's " ~ master_view ~ when ~ "; " ~ parts | join('; '), info=True) }}
 {% endmacro %}
+
+
+{#
+    True when a test's observation (its log line) may query: while tests run
+    (dbt build, dbt test), not at parse time nor in a compile or a lint, when the
+    models a test reads may not be built yet.
+#}
+{% macro observing() %}
+    {{ return(execute and flags.WHICH in ['build', 'test', 'retry']) }}
+{% endmacro %}
+
+
+{#
+    A singular observation test's line: `figures` (a select list over the test's
+    rows, read as `rows`; the first figure is their count) is run while tests
+    run, and when the count is not zero `sentence` is logged with the figures in
+    its `%s` places.
+#}
+{% macro log_observation(query, figures, sentence) %}
+    {%- if observing() -%}
+        {%- set found = run_query(
+            "select " ~ figures ~ " from (" ~ query ~ ") as rows").rows[0] -%}
+        {%- if found[0] > 0 -%}
+            {{ log(sentence | format(*found), info=True) }}
+        {%- endif -%}
+    {%- endif -%}
+{% endmacro %}

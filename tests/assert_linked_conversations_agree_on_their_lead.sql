@@ -27,15 +27,10 @@ validation_errors as (
 
 select * from validation_errors
 {%- endset %}
-{%- if execute %}
-    {%- set found = run_query(
-        "select count(*), (select count(*) from "
-        ~ ref('int_conversations_linked_to_whatsapp_messages')
-        ~ " where whatsapp_message_id is not null) from (" ~ query ~ ") as rows") -%}
-    {%- if found.rows[0][0] > 0 -%}
-        {{ log('conversations whose WhatsApp message names another lead: '
-            ~ found.rows[0][0] ~ ' of the ' ~ found.rows[0][1]
-            ~ ' turns that store a message', info=True) }}
-    {%- endif -%}
-{%- endif %}
+{{ log_observation(query,
+    "count(*), (select count(*) from "
+    ~ ref('int_conversations_linked_to_whatsapp_messages')
+    ~ " where whatsapp_message_id is not null)",
+    'conversations whose WhatsApp message names another lead: %s of the %s'
+    ~ ' turns that store a message') }}
 {{ query }}

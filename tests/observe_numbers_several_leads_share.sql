@@ -23,13 +23,6 @@ validation_errors as (
 
 select * from validation_errors
 {%- endset %}
-{%- if execute %}
-    {%- set found = run_query(
-        "select count(*), coalesce(sum(messages), 0) from (" ~ query ~ ") as rows") -%}
-    {%- if found.rows[0][0] > 0 -%}
-        {{ log('numbers several leads share: ' ~ found.rows[0][0] ~ ', with '
-            ~ found.rows[0][1] ~ ' messages, each linked to one lead by the rule',
-            info=True) }}
-    {%- endif -%}
-{%- endif %}
+{{ log_observation(query, 'count(*), coalesce(sum(messages), 0)',
+    'numbers several leads share: %s, with %s messages, each linked to one lead by the rule') }}
 {{ query }}

@@ -32,17 +32,26 @@ from_master as (
     left join local_leads on master_leads.id = local_leads.id
 ),
 
-local_only as (
+local_with_project as (
     select
-        {{ columns_as(ref('stg_master__leads'), ref('stg_local__leads'), 'local_leads', {
-            'updated_at': 'local_leads.created_at',
-            'client_id': 'master_projects.client_id',
-            'current_project_id': 'master_projects.id',
-        }) }},
-        false as is_in_master,
-        true as is_in_local
+        local_leads.*,
+        master_projects.id as master_project_id,
+        master_projects.client_id as master_project_client_id
     from local_leads
     left join master_projects on local_leads.project_id = master_projects.id
+),
+
+local_only as (
+    select
+        {{ columns_as(
+            ref('stg_master__leads'), ref('stg_local__leads'), 'local_leads', {
+                'updated_at': 'local_leads.created_at',
+                'client_id': 'local_leads.master_project_client_id',
+                'current_project_id': 'local_leads.master_project_id',
+            }) }},
+        false as is_in_master,
+        true as is_in_local
+    from local_with_project as local_leads
     where not exists (
         select 1 from master_leads
         where master_leads.id = local_leads.id
@@ -59,8 +68,8 @@ final as (
     select
         merged.*,
         coalesce(
-            nullif(btrim(name), ''),
-            nullif(btrim(concat_ws(' ', first_name, last_name)), '')
+            nullif(btrim(merged.name), ''),
+            nullif(btrim(concat_ws(' ', merged.first_name, merged.last_name)), '')
         ) as display_name
     from merged
 )

@@ -79,6 +79,8 @@ directed as (
         normalised.is_test_mode,
         normalised.wa_timestamp,
         normalised.created_at,
+        {{ thread_time('normalised.wa_timestamp', 'normalised.created_at') }}
+            as thread_time,
         case
             when business_numbers.phone_digits is not null then 'outbound'
             else 'inbound'
@@ -103,13 +105,9 @@ candidates as (
             partition by directed.whatsapp_message_id
             order by
                 (stored_by.lead_id is not distinct from lead_phones.lead_id) desc,
-                (
-                    lead_phones.created_at
-                    <= {{ thread_time('directed.wa_timestamp', 'directed.created_at') }}
-                ) is true desc,
+                (lead_phones.created_at <= directed.thread_time) is true desc,
                 case
-                    when lead_phones.created_at
-                        <= {{ thread_time('directed.wa_timestamp', 'directed.created_at') }}
+                    when lead_phones.created_at <= directed.thread_time
                         then lead_phones.created_at
                 end desc nulls last,
                 lead_phones.created_at asc nulls last,
@@ -125,13 +123,13 @@ candidates as (
 final as (
     select
         directed.whatsapp_message_id,
-        coalesce(unique_phones.lead_id, candidates.lead_id) as lead_id,
         directed.wamid,
         directed.direction,
         directed.lead_phone_digits,
         directed.is_test_mode,
         directed.wa_timestamp,
         directed.created_at,
+        coalesce(unique_phones.lead_id, candidates.lead_id) as lead_id,
         coalesce(unique_phones.sharing_leads, candidates.sharing_leads, 0)
             as sharing_leads
     from directed

@@ -45,7 +45,7 @@ validation_errors as (
 
 select * from validation_errors
     {%- endset %}
-    {%- if execute %}{{ log_outside_vocabulary(query, model.identifier ~ '.' ~ column_name) }}{% endif %}
+    {%- if observing() %}{{ log_outside_vocabulary(query, model.identifier ~ '.' ~ column_name) }}{% endif %}
 {{ query }}
     {%- endif %}
 {% endtest %}

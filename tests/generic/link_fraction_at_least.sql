@@ -35,7 +35,7 @@ validation_errors as (
 
 select * from validation_errors
     {%- endset %}
-    {%- if execute %}
+    {%- if observing() %}
         {%- set found = run_query(query) -%}
         {%- if found.rows | length > 0 -%}
             {%- set row = found.rows[0] -%}

@@ -28,7 +28,7 @@
 select null::text as found where false
     {%- else %}
         {%- set comparison = dashboard_comparison(model, master_view, compare_columns) -%}
-        {%- if execute -%}
+        {%- if observing() -%}
             {{ log_differing_rows(
                 comparison, model.identifier ~ " against master's view "
                 ~ master_view ~ " (" ~ compare_columns | join(', ') ~ ")") }}
@@ -52,7 +52,7 @@ select null::text as found where false
 select null::text as found where false
     {%- else %}
         {%- set comparison = dashboard_comparison(model, master_view, compare_columns) -%}
-        {%- if execute -%}
+        {%- if observing() -%}
             {{ log_dashboard_drift(comparison, model, master_view, compare_columns) }}
         {%- endif %}
 {{ comparison }}
