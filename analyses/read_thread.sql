@@ -11,6 +11,9 @@
             agent_interaction; null: all. A lead's conversations:
             '{conversation}'; its whole message history:
             '{message,conversation}'
+    A conversation turn's row has its text (body) and, when the WhatsApp message
+    it stores says something else (the texts compared trimmed; an empty one is
+    none), that message's text (message_body; else null).
     Each kind is read newest first through its (lead_id, thread time, id) index
     and stops after a page; the four are merged. A deep page costs what the first
     does.
@@ -35,6 +38,10 @@ conversation_links as (
     select * from {{ ref('int_conversations_linked_to_whatsapp_messages') }}
 ),
 
+turn_messages as (
+    select * from {{ ref('thread_whatsapp_messages') }}
+),
+
 status_changes as (
     select * from {{ ref('thread_status_changes') }}
 ),
@@ -50,6 +57,7 @@ page_messages as (
         'message' as kind,
         message_links.direction,
         messages.body,
+        null::text as message_body,
         null::text as status,
         null::text as previous_status,
         null::text as status_type,
@@ -80,6 +88,12 @@ page_turns as (
         'conversation' as kind,
         turns.direction,
         turns.body,
+        case
+            when
+                btrim(turn_messages.body, E' \t\r\n')
+                not in ('', coalesce(btrim(turns.body, E' \t\r\n'), ''))
+                then turn_messages.body
+        end as message_body,
         turns.status,
         null::text as previous_status,
         null::text as status_type,
@@ -87,6 +101,8 @@ page_turns as (
         conversation_links.whatsapp_message_id
     from turns
     left join conversation_links on turns.id = conversation_links.conversation_id
+    left join turn_messages
+        on conversation_links.whatsapp_message_id = turn_messages.id
     where
         turns.lead_id = $1::uuid
         and ($5::text[] is null or 'conversation' = any($5::text[]))
@@ -105,6 +121,7 @@ page_status_changes as (
         'status_change' as kind,
         null::text as direction,
         status_changes.reason as body,
+        null::text as message_body,
         status_changes.status,
         status_changes.previous_status,
         status_changes.status_type,
@@ -130,6 +147,7 @@ page_agent_runs as (
         'agent_interaction' as kind,
         null::text as direction,
         agent_runs.action_taken as body,
+        null::text as message_body,
         agent_runs.bant_status as status,
         null::text as previous_status,
         'bant' as status_type,

@@ -9,14 +9,27 @@
     column may be an expression in parentheses. A new index on an expression is
     followed by ANALYZE of the table: the planner estimates a condition on the
     expression (a text search) only from the statistics ANALYZE gathers for it.
+    An index on a plain column this master's table lacks is left out, said in
+    the run's notes: a real master may not have every column docs/master.md
+    lists.
 #}
 {% macro index_landing_table(landing_table, indexes=none) %}
     {%- if landing_table is none -%}
         {{ exceptions.raise_compiler_error("index_landing_table needs the landing table") }}
     {%- endif -%}
     {%- set ns = namespace(analyze=false) -%}
+    {%- set present = catalog_columns(landing_table) | map(attribute='name') | list -%}
     {%- for index in (config.get('indexes') if indexes is none else indexes) or [] %}
         {%- set columns = index['columns'] -%}
+        {%- set absent = [] -%}
+        {%- for column in columns if execute and '(' not in column
+            and column.strip('"') not in present -%}
+            {%- do absent.append(column.strip('"')) -%}
+        {%- endfor -%}
+        {%- if absent -%}
+            {{ note(landing_table.identifier ~ ' has no ' ~ absent | join(', ')
+                ~ ': its index is left out') }}
+        {%- else -%}
         {%- set label = landing_table.identifier ~ '__' ~ modules.re.sub(
             '[^a-z0-9_]+', '_', (columns | join('_') | replace('"', '')) ~ (
                 '_' ~ index['type'] if index.get('type') else '')
@@ -35,6 +48,7 @@
         {%- if index.get('type') %} using {{ index['type'] }}{% endif %}
         ({{ columns | join(', ') }})
         {%- if index.get('where') %} where {{ index['where'] }}{% endif %};
+        {%- endif %}
     {%- endfor %}
     {%- if ns.analyze %}
     analyze {{ landing_table }};

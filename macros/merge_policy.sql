@@ -50,3 +50,40 @@
         {{ master_alias }}.{{ column }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    The merge rule's overrides for master_select: under local_wins, each of
+    `columns` resolved (resolved_column); under master_wins, none.
+#}
+{% macro local_overrides(columns, master_alias, local_alias) -%}
+    {%- set overrides = {} -%}
+    {%- if merge_policy('local_conflict_policy') == 'local_wins' -%}
+        {%- for column in columns -%}
+            {%- do overrides.update(
+                {column: resolved_column(column, master_alias, local_alias)}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(overrides) }}
+{%- endmacro %}
+
+
+{#
+    `expression in (…)`: the statuses var kpi_statuses lists under `kind`
+    (qualified, new, converted, fully_qualified_bant); `false` for an empty list.
+#}
+{% macro status_in(expression, kind) -%}
+    {%- set statuses = var('kpi_statuses', {}).get(kind) -%}
+    {%- if statuses is none or statuses is string -%}
+        {{ exceptions.raise_compiler_error(
+            "var kpi_statuses." ~ kind ~ " must be a list of statuses") }}
+    {%- endif -%}
+    {%- if statuses | length == 0 -%}
+        false
+    {%- else -%}
+        {{ expression }} in (
+            {%- for status in statuses %}'{{ status | replace("'", "''") }}'
+            {{- ', ' if not loop.last }}{% endfor -%}
+        )
+    {%- endif -%}
+{%- endmacro %}

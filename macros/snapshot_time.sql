@@ -39,3 +39,24 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    True when master keeps `table_name` as a table (a stored snapshot: the run's
+    load took its checksum) rather than a view it computes on read (whose
+    volatile ids and timestamps leave master_checksum null), for the run being
+    built; false when no load of it is recorded.
+#}
+{% macro master_keeps_a_table(table_name) %}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select loads.master_checksum is not null"
+        ~ " from " ~ source('replica_meta', 'table_loads') ~ " as loads"
+        ~ " inner join " ~ source('replica_meta', 'runs') ~ " as runs"
+        ~ " on loads.run_id = runs.run_id"
+        ~ " where loads.table_name = '" ~ table_name ~ "' and "
+        ~ build_run_filter('runs', table_name)) -%}
+    {{ return(found.rows | length > 0 and found.rows[0][0]) }}
+{% endmacro %}

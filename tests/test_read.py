@@ -84,7 +84,8 @@ def test_a_thread_row_carries_its_text_and_links(reads, conn):
         r[0]: r[1:]
         for r in conn.execute(
             "select id, kind, direction, body, status, conversation_id,"
-            " whatsapp_message_id from replica_read.lead_thread where lead_id = %s",
+            " whatsapp_message_id, message_body"
+            " from replica_read.lead_thread where lead_id = %s",
             (lead,),
         )
     }
@@ -96,10 +97,93 @@ def test_a_thread_row_carries_its_text_and_links(reads, conn):
             row["status"],
             row["conversation_id"],
             row["whatsapp_message_id"],
+            row["message_body"],
         ) == view[row["id"]]
     kinds = {r["kind"] for r in rows}
     assert {"message", "conversation"} <= kinds
     assert any(r["whatsapp_message_id"] for r in rows if r["kind"] == "conversation")
+
+
+WHITESPACE = " \t\r\n"
+
+
+def sent_text(turn_text: str | None, message_text: str | None) -> str | None:
+    """The rule, in Python: a turn shows the text of the WhatsApp message it stores
+    when that text, trimmed, is not empty and not the turn's own (trimmed)."""
+    sent = (message_text or "").strip(WHITESPACE)
+    if not sent or sent == (turn_text or "").strip(WHITESPACE):
+        return None
+    return message_text
+
+
+def pages(reads, conn, lead, kinds=None, size=7) -> list[dict]:
+    """Every row of a lead's thread, page after page of read_thread."""
+    seen, through = [], (None, None)
+    while True:
+        rows = reads.run(conn, "read_thread", [lead, *through, size, kinds])
+        seen += rows[:size]
+        if len(rows) <= size:
+            return seen
+        through = (rows[size]["occurred_at"], rows[size]["id"])
+
+
+def test_the_newest_inbound_message_is_on_a_page_with_its_text(reads, conn):
+    lead, message, content = conn.execute(
+        "select links.lead_id, links.id, m.content"
+        " from replica_read.thread_message_links as links"
+        " inner join public.whatsapp_messages as m on links.id = m.id"
+        " where links.direction = 'inbound'"
+        " order by links.occurred_at desc, links.id desc limit 1"
+    ).fetchone()
+    stored_by = conn.execute(
+        "select count(*) from"
+        " replica_intermediate.int_conversations_linked_to_whatsapp_messages"
+        " where whatsapp_message_id = %s",
+        (message,),
+    ).fetchone()[0]
+    assert content and stored_by  # the demo's: turns store it, with other texts
+    shown = [r for r in pages(reads, conn, lead) if r["whatsapp_message_id"] == message]
+    assert len(shown) == stored_by
+    for row in shown:
+        assert content in (row["body"], row.get("message_body")), row
+
+
+def test_every_turn_shows_the_text_of_the_message_it_stores_when_it_differs(
+    reads, conn
+):
+    texts = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "select c.id, c.message_content, m.content from public.conversations c"
+            " left join replica_intermediate"
+            ".int_conversations_linked_to_whatsapp_messages l"
+            " on l.conversation_id = c.id"
+            " left join public.whatsapp_messages m on m.id = l.whatsapp_message_id"
+        )
+    }
+    view = dict(
+        conn.execute(
+            "select id, message_body from replica_read.lead_thread"
+            " where kind = 'conversation'"
+        ).fetchall()
+    )
+    assert view == {turn: sent_text(*texts[turn]) for turn in view}
+    cases = set()
+    for lead in leads(conn):
+        for row in pages(reads, conn, lead, size=50):
+            if row["kind"] != "conversation":
+                assert row["message_body"] is None, row
+                continue
+            turn_text, message_text = texts[row["id"]]
+            assert row["message_body"] == sent_text(turn_text, message_text), row
+            cases.add(
+                "no message"
+                if row["whatsapp_message_id"] is None
+                else "differs"
+                if row["message_body"] is not None
+                else "same"
+            )
+    assert cases == {"no message", "differs", "same"}
 
 
 def test_newer_goes_on_from_the_middle_of_a_thread(reads, conn):

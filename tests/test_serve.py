@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from html import unescape
@@ -21,6 +22,7 @@ from browser import FLAGS, Browser, near, need_chromium, png_pixels
 from conftest import PROJECT_DIR, run_cli
 
 from crm_replica.serve import ReadOnlyPool, open_server
+from crm_replica.serve.pages import cursor_text
 from crm_replica.settings import schemas as settings
 
 SCHEMAS = settings.load(PROJECT_DIR)
@@ -134,6 +136,51 @@ def test_conversation_page(viewer, db):
     link = unescape(re.search(r'id="in-thread" href="([^"]+)"', html).group(1))
     status, page = get(viewer, link.split("#")[0])
     assert status == 200 and f'id="e-{turn}"' in page and "hit" in page
+
+
+def test_a_turn_shows_the_whatsapp_text_it_stores_when_it_differs(viewer, db):
+    """The newest inbound WhatsApp message is stored by turns with other texts:
+    each turn's bubble shows its own text and, marked, the message's."""
+    lead, message, content = db.execute(
+        "select links.lead_id, links.id, m.content"
+        " from replica_read.thread_message_links as links"
+        " inner join whatsapp_messages as m on links.id = m.id"
+        " where links.direction = 'inbound'"
+        " order by links.occurred_at desc, links.id desc limit 1"
+    ).fetchone()
+    turns = db.execute(
+        "select t.id, c.message_content, t.occurred_at"
+        " from replica_read.lead_thread as t"
+        " inner join conversations as c on t.id = c.id"
+        " where t.kind = 'conversation' and t.whatsapp_message_id = %s",
+        (message,),
+    ).fetchall()
+    assert turns and content.strip()
+    for turn, text, at in turns:
+        query = urllib.parse.urlencode(
+            {"through_at": cursor_text(at), "through_id": str(turn)}
+        )
+        status, html = get(viewer, f"/leads/{lead}?{query}")
+        assert status == 200
+        block = unescape(html.split(f'id="e-{turn}"', 1)[1].split("</div>", 1)[0])
+        assert f'<p dir="auto">{text or ""}</p>' in block
+        sent = (
+            f'<blockquote class="sent" data-whatsapp-message="{message}">'
+            f'<b>Sent on WhatsApp</b><p dir="auto">{content}</p></blockquote>'
+        )
+        if (text or "").strip(" \t\r\n") == content.strip(" \t\r\n"):
+            assert 'class="sent"' not in block
+        else:
+            assert sent in block
+    # on the lead's latest page, a bubble shows a sent text exactly when its row has one
+    _, html = get(viewer, f"/leads/{lead}")
+    for event in re.findall(r'id="e-([0-9a-f-]{36})"', html):
+        block = html.split(f'id="e-{event}"', 1)[1].split("</div>", 1)[0]
+        [sent_text] = db.execute(
+            "select message_body from replica_read.lead_thread where id = %s",
+            (event,),
+        ).fetchone()
+        assert ('class="sent"' in block) == (sent_text is not None), event
 
 
 def test_search_highlights_hits_that_open_the_thread_at_them(viewer, db):

@@ -11,6 +11,10 @@ Master's dashboards are views that compute a new uuid and ``now()`` on every rea
 they are compared on everything but those volatile columns, and the system metrics
 (a moving 24-hour window over a queue the replica does not have) by count only.
 They are read in the CRM's time zone, where they count "today" (settings).
+Where master keeps a dashboard as a table instead (a snapshot a job stored), the
+landing copy is checked like any table, and the dashboard the replica computes
+is not a copy of it: the dbt test dashboard_drift_from_master reports how far
+the stored one has drifted.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from crm_replica.errors import CheckAborted, ReplicaError
 from crm_replica.load import runlog as meta
 from crm_replica.settings import (
     CRM_TIME_ZONE,
+    DASHBOARD_VIEWS,
     DEFAULT_TABLES,
     MASTER_SCHEMA,
     Schemas,
@@ -241,9 +246,7 @@ def verify(
             master.read_only = True
             refuse_row_security(master, MASTER_SCHEMA, tables)
             unpublished = _unpublished(replica, models, tables)
-            layers = [("landing", landing)]
-            if unpublished is None:
-                layers.append(("models", models))
+            checked_models = models if unpublished is None else None
             checks = []
             for table in tables:
                 m_rel = shape(master, MASTER_SCHEMA, table)
@@ -260,7 +263,8 @@ def verify(
                         m_measure = _measure(
                             master, MASTER_SCHEMA, table, compared, cols
                         )
-                for layer, schema in layers:
+                stored = m_rel is not None and not m_rel.is_view
+                for layer, schema in _layers(table, stored, landing, checked_models):
                     checks.append(
                         _check(
                             master,
@@ -312,14 +316,14 @@ def against_loads(
     figures (``loads``). ``landing_measured``: the loads' replica figures were
     measured on these very landing tables (a sync's build, which nothing else
     wrote since): they are used instead of reading the tables again."""
-    layers = [("landing", landing)] + ([("models", models)] if models else [])
     checks = []
     for table in tables:
         load = loads.get(table)
         # The run's checksum hashed master's columns in master's order, which the
         # landing table keeps; a model may order them otherwise.
         order = shape(replica, landing, table)
-        for layer, schema in layers:
+        stored = load is not None and load.master_checksum is not None
+        for layer, schema in _layers(table, stored, landing, models):
             r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows
             # for tables, counts for views (their recorded checksum is null).
@@ -350,6 +354,18 @@ def against_loads(
                 )
             checks.append(check)
     return VerifyResult("snapshot", _ordered(checks), run)
+
+
+def _layers(
+    table: str, stored: bool, landing: str, models: str | None
+) -> list[tuple[str, str]]:
+    """The layers that copy ``table``: the landing table, and the model of the
+    same name (``models``: their schema, None when they are not checked), but
+    for a dashboard master keeps as a table (``stored``), whose model is the
+    replica's own computation, not a copy."""
+    if models is None or (stored and table in DASHBOARD_VIEWS):
+        return [("landing", landing)]
+    return [("landing", landing), ("models", models)]
 
 
 def _ordered(checks: list[TableCheck]) -> list[TableCheck]:

@@ -598,6 +598,9 @@ def sync(
     click.echo(load_table(result.load))
     for note in result.load.schema_changes:
         _info(f"schema: {note}")
+    for node in result.build.results:
+        if node.status == "warn" and node.detail:
+            _info(f"observed: {node.detail}")
     click.echo(f"\ndbt build: {result.build.summary()}")
     click.echo(
         "steps: "

@@ -52,6 +52,9 @@ class DbtOutcome:
     errors: list[str] = field(default_factory=list)
     #: An on-run-start/end hook that failed, and the database's error for it.
     failed_hook: str | None = None
+    #: What the models said of this master (``note: …`` lines the macros log:
+    #: a column the models read that master lacks, an index left out), once each.
+    notes: list[str] = field(default_factory=list)
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.results if r.status in statuses)
@@ -211,6 +214,7 @@ def run_dbt(
     failed_hook = None
     database_error = ""
     logged: dict[str, list[str]] = {}
+    notes: list[str] = []
     for line in proc.stdout:
         event = _parse(line)
         if event is None:
@@ -225,8 +229,12 @@ def run_dbt(
         if name == "LogHookEndLine" and data.get("status") == "error":
             failed_hook = f"{data.get('statement')}: {database_error}".rstrip(": ")
         node = (data.get("node_info") or {}).get("unique_id", "")
-        if name == "JinjaLogInfo" and node.startswith("test."):
-            logged.setdefault(node, []).append(redact(one_line(data.get("msg", ""))))
+        if name == "JinjaLogInfo":
+            said = redact(one_line(data.get("msg", "")))
+            if said.startswith(NOTE) and said[len(NOTE) :] not in notes:
+                notes.append(said[len(NOTE) :])
+            elif node.startswith("test."):
+                logged.setdefault(node, []).append(said)
         if event["info"].get("level") == "error":
             errors.append(redact(event["info"].get("msg", "")))
         if echo and event["info"].get("level") in ("info", "warn", "error"):
@@ -237,8 +245,11 @@ def run_dbt(
         if result.status in _NOTED and result.unique_id in logged:
             result.detail = "; ".join(logged[result.unique_id])
             result.message = ": ".join(filter(None, [result.message, result.detail]))
-    return DbtOutcome(returncode, results, errors, failed_hook)
+    return DbtOutcome(returncode, results, errors, failed_hook, notes)
 
+
+#: How a macro's line for the run's notes begins (macro `note`).
+NOTE = "note: "
 
 #: Results whose test's logged lines become part of their message.
 _NOTED = ("fail", "warn", "error")

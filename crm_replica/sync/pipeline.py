@@ -406,7 +406,9 @@ class _Sync:
             replaced = live_run(conn, self.schemas)
             notes = publish.publish(conn, self.schemas, run_id, replaced)
             self.result.load.schema_changes += notes
-            meta.succeed(conn, run_id, notes)
+            said = self.result.build.notes if self.result.build else []
+            self.result.notes += said
+            meta.succeed(conn, run_id, notes + [f"models: {n}" for n in said])
             # The steps so far and the publish, in the publishing transaction: the
             # run log says this run published (meta.last_published) exactly when
             # it did, whatever stops the sync after the commit.

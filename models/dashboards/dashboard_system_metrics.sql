@@ -12,11 +12,11 @@
     against master's view leaves those two columns out).
 #}
 with conversations as (
-    select * from {{ ref('conversations') }}
+    select * from {{ ref('stg_master__conversations') }}
 ),
 
 agent_logs as (
-    select * from {{ ref('agent_interaction_logs') }}
+    select * from {{ ref('stg_master__agent_interaction_logs') }}
 ),
 
 clock as (

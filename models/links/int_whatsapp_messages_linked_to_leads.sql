@@ -17,8 +17,15 @@
     of the clients' WhatsApp numbers is outbound and belongs to the lead whose
     phone is its receiver_number; any other is inbound and belongs to the lead
     whose phone is its sender_number. Numbers compare as bare digits (master keeps
-    '+' in columns, not in payloads). Should two leads share a phone, the message
-    goes to the earlier-created lead. Load-test rows rarely match a lead.
+    '+' in columns, not in payloads). Load-test rows rarely match a lead.
+
+    Several leads may share a phone number (real CRMs have such duplicates). Then
+    the message goes, in this order, to: the lead of the conversation turn that
+    stores it (same wamid), when that lead is one of them; else the one created
+    most recently at or before the message (its thread time), the lead the
+    number belonged to when it wrote; else (a message older than them all) the
+    earliest created; ties by id. sharing_leads counts the leads the number
+    has (the report counts the messages it decided).
 #}
 with normalised as (
     select * from {{ ref('int_whatsapp_messages__normalised') }}
@@ -32,6 +39,10 @@ leads as (
     select * from {{ ref('leads') }}
 ),
 
+conversations as (
+    select * from {{ ref('conversations') }}
+),
+
 clients as (
     select * from {{ ref('clients') }}
 ),
@@ -43,18 +54,22 @@ business_numbers as (
 ),
 
 lead_phones as (
-    select distinct on (phone_digits)
-        phone_digits,
+    select
+        {{ phone_digits('phone') }} as phone_digits,
+        id as lead_id,
+        created_at,
+        count(*) over (partition by {{ phone_digits('phone') }}) as sharing_leads
+    from leads
+    where {{ phone_digits('phone') }} is not null
+),
+
+stored_by as (
+    select distinct on (wamid)
+        {{ wamid_of_message_id('message_id') }} as wamid,
         lead_id
-    from (
-        select
-            {{ phone_digits('phone') }} as phone_digits,
-            id as lead_id,
-            created_at
-        from leads
-    ) as numbered
-    where phone_digits is not null
-    order by phone_digits asc, created_at asc nulls last, lead_id asc
+    from conversations
+    where message_id is not null
+    order by wamid asc, "timestamp" asc nulls last, id asc
 ),
 
 directed as (
@@ -64,6 +79,8 @@ directed as (
         normalised.is_test_mode,
         normalised.wa_timestamp,
         normalised.created_at,
+        {{ thread_time('normalised.wa_timestamp', 'normalised.created_at') }}
+            as thread_time,
         case
             when business_numbers.phone_digits is not null then 'outbound'
             else 'inbound'
@@ -79,19 +96,51 @@ directed as (
         on normalised.sender_digits = business_numbers.phone_digits
 ),
 
-final as (
+candidates as (
     select
         directed.whatsapp_message_id,
         lead_phones.lead_id,
+        lead_phones.sharing_leads,
+        row_number() over (
+            partition by directed.whatsapp_message_id
+            order by
+                (stored_by.lead_id is not distinct from lead_phones.lead_id) desc,
+                (lead_phones.created_at <= directed.thread_time) is true desc,
+                case
+                    when lead_phones.created_at <= directed.thread_time
+                        then lead_phones.created_at
+                end desc nulls last,
+                lead_phones.created_at asc nulls last,
+                lead_phones.lead_id asc
+        ) as preference
+    from directed
+    inner join lead_phones
+        on directed.lead_phone_digits = lead_phones.phone_digits
+    left join stored_by on directed.wamid = stored_by.wamid
+    where lead_phones.sharing_leads > 1
+),
+
+final as (
+    select
+        directed.whatsapp_message_id,
         directed.wamid,
         directed.direction,
         directed.lead_phone_digits,
         directed.is_test_mode,
         directed.wa_timestamp,
-        directed.created_at
+        directed.created_at,
+        coalesce(unique_phones.lead_id, candidates.lead_id) as lead_id,
+        coalesce(unique_phones.sharing_leads, candidates.sharing_leads, 0)
+            as sharing_leads
     from directed
-    left join lead_phones
-        on directed.lead_phone_digits = lead_phones.phone_digits
+    left join lead_phones as unique_phones
+        on
+            directed.lead_phone_digits = unique_phones.phone_digits
+            and unique_phones.sharing_leads = 1
+    left join candidates
+        on
+            directed.whatsapp_message_id = candidates.whatsapp_message_id
+            and candidates.preference = 1
 )
 
 select * from final

@@ -10,7 +10,7 @@
     held).
 #}
 with status_history as (
-    select * from {{ ref('lead_status_history') }}
+    select * from {{ ref('stg_master__lead_status_history') }}
 ),
 
 bant_changes as (

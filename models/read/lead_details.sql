@@ -7,7 +7,9 @@
     )
 }}
 {#
-    One row per lead: its 21 columns as master has them, its client and project,
+    One row per lead of the replica's leads: docs/master.md's 21 columns (null
+    where this master lacks one), display_name (name, else first and last name:
+    whichever master has), its client and project,
     what its thread holds (messages in and out, each message once: a conversation
     turn or a WhatsApp message no conversation stores; conversation turns; status
     changes; agent runs; first and last message: lead_message_stats counts them
@@ -16,8 +18,15 @@
     digits) and pages by (last_activity_at, lead_id): the lead's latest event, or
     master's last_interaction if later, else when it was created.
 #}
-with leads as (
-    select * from {{ ref('leads') }}
+with merged_leads as (
+    select * from {{ ref('int_leads__merged') }}
+),
+
+leads as (
+    select * from merged_leads
+    where
+        is_in_master
+        or {{ keeps_local_only_leads() }}
 ),
 
 clients as (
@@ -65,6 +74,7 @@ final as (
     select
         leads.id as lead_id,
         leads.name,
+        leads.display_name,
         leads.email,
         leads.phone,
         leads.status,

@@ -7,6 +7,14 @@
     rules, models/links) but that no conversation stores; then the lead's status
     changes and the agent's runs.
 
+    A turn shows its own text (body); when the WhatsApp message it stores says
+    something else, its row carries that message's text too (message_body): the
+    texts compared trimmed (spaces, tabs, line breaks), an empty one counting as
+    none; null when they are the same, when the message has no text, or when the
+    turn stores none the replica has. The row is still the turn's, so each message
+    is still one row (a message several turns store is on each of them, as its
+    whatsapp_message_id already is).
+
     This view is the definition: lead_details and the analytics count through it
     (the joins that only add columns are left joins on a unique key, which
     PostgreSQL drops when a query does not use their columns). The reads that page
@@ -36,6 +44,10 @@ conversation_links as (
     select * from {{ ref('int_conversations_linked_to_whatsapp_messages') }}
 ),
 
+turn_messages as (
+    select * from {{ ref('thread_whatsapp_messages') }}
+),
+
 status_changes as (
     select * from {{ ref('thread_status_changes') }}
 ),
@@ -52,6 +64,7 @@ whatsapp_only as (
         'message' as kind,
         message_links.direction,
         messages.body,
+        null::text as message_body,
         null::text as status,
         null::text as previous_status,
         null::text as status_type,
@@ -74,6 +87,12 @@ conversation_turns as (
         'conversation' as kind,
         turns.direction,
         turns.body,
+        case
+            when
+                btrim(turn_messages.body, E' \t\r\n')
+                not in ('', coalesce(btrim(turns.body, E' \t\r\n'), ''))
+                then turn_messages.body
+        end as message_body,
         turns.status,
         null::text as previous_status,
         null::text as status_type,
@@ -82,6 +101,8 @@ conversation_turns as (
         false as is_test_mode
     from turns
     left join conversation_links on turns.id = conversation_links.conversation_id
+    left join turn_messages
+        on conversation_links.whatsapp_message_id = turn_messages.id
     where turns.lead_id is not null
 ),
 
@@ -93,6 +114,7 @@ lead_status_changes as (
         'status_change' as kind,
         null::text as direction,
         reason as body,
+        null::text as message_body,
         status,
         previous_status,
         status_type,
@@ -111,6 +133,7 @@ lead_agent_runs as (
         'agent_interaction' as kind,
         null::text as direction,
         action_taken as body,
+        null::text as message_body,
         bant_status as status,
         null::text as previous_status,
         'bant' as status_type,

@@ -25,5 +25,6 @@ select
     n8n_determined_bant_status as bant_status,
     n8n_determined_lead_state as lead_state,
     n8n_determined_lead_status as lead_status,
-    triggering_message_id as conversation_id
+    {{ column_or_null(source('master', 'agent_interaction_logs'),
+        'triggering_message_id', 'uuid') }} as conversation_id
 from {{ source('master', 'agent_interaction_logs') }}

@@ -22,5 +22,6 @@ select
     status,
     previous_status,
     reason,
-    changed_by
+    {{ column_or_null(source('master', 'lead_status_history'), 'changed_by', 'text') }}
+        as changed_by
 from {{ source('master', 'lead_status_history') }}

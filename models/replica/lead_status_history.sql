@@ -5,12 +5,20 @@
     )
 }}
 {#
-    Master's lead_status_history as loaded: a view over the landing table, which the runner
-    loads with master's primary key and this model's indexes (index_landing_table).
-    A copy would cost as much as the load again, at every sync.
+    Master's lead_status_history: every column master has, with master's types, in
+    master's order (master_select, from the catalog). A view over the landing
+    table, which the runner loads with master's primary key and this model's
+    indexes (index_landing_table): a copy would cost as much as the load again,
+    at every sync.
 #}
-with final as (
+with staged as (
     select * from {{ ref('stg_master__lead_status_history') }}
+),
+
+final as (
+    select
+        {{ master_select('lead_status_history') }}
+    from staged
 )
 
 select * from final

@@ -1,13 +1,20 @@
+{#
+    The application's legacy clients, as archived: every column it had; then, as
+    null, each column the merge reads (below) that it lacked (said in the run's
+    notes).
+#}
 with source as (
     select * from {{ source('local_archive', 'clients') }}
 ),
 
 final as (
     select
-        id,
-        name,
-        status,
-        created_at
+        {{ columns_or_null(source('local_archive', 'clients'), {
+            'id':         'uuid',
+            'name':       'varchar(255)',
+            'status':     'varchar(50)',
+            'created_at': 'timestamptz',
+        }) }}
     from source
 )
 

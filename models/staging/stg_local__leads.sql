@@ -1,15 +1,22 @@
+{#
+    The application's legacy leads, as archived: every column it had; then, as
+    null, each column the merge reads (below) that it lacked (said in the run's
+    notes).
+#}
 with source as (
     select * from {{ source('local_archive', 'leads') }}
 ),
 
 final as (
     select
-        id,
-        project_id,
-        name,
-        phone,
-        status,
-        created_at
+        {{ columns_or_null(source('local_archive', 'leads'), {
+            'id':         'uuid',
+            'project_id': 'uuid',
+            'name':       'varchar(255)',
+            'phone':      'varchar(50)',
+            'status':     'varchar(50)',
+            'created_at': 'timestamptz',
+        }) }}
     from source
 )
 

@@ -1,14 +1,21 @@
+{#
+    The application's legacy projects, as archived: every column it had; then, as
+    null, each column the merge reads (below) that it lacked (said in the run's
+    notes).
+#}
 with source as (
     select * from {{ source('local_archive', 'projects') }}
 ),
 
 final as (
     select
-        id,
-        client_id,
-        name,
-        status,
-        created_at
+        {{ columns_or_null(source('local_archive', 'projects'), {
+            'id':         'uuid',
+            'name':       'varchar(255)',
+            'client_id':  'uuid',
+            'status':     'varchar(50)',
+            'created_at': 'timestamptz',
+        }) }}
     from source
 )
 

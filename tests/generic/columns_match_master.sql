@@ -55,6 +55,6 @@ validation_errors as (
 
 select * from validation_errors
     {%- endset %}
-    {%- if execute %}{{ log_column_differences(query, model.identifier) }}{% endif %}
+    {%- if observing() %}{{ log_column_differences(query, model.identifier) }}{% endif %}
 {{ query }}
 {% endtest %}
