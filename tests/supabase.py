@@ -30,6 +30,7 @@ import psycopg
 BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORDS = {
     "postgres": "Sup3r-Secret-Admin",
+    "supabase_admin": "Sup4base-Secret-Admin",
     "crm_owner": "Own3r-Secret-pw",
     "reader": "R3ader-Secret-pw",
     "replicator": "R3plicator-Secret-pw",
@@ -64,6 +65,8 @@ def _as_postgres(command: list[str]) -> list[str]:
 class SupabaseLike:
     base: Path
     port: int
+    #: the bootstrap superuser (Supabase's is supabase_admin; its postgres is not)
+    superuser: str = "postgres"
 
     def url(self, role: str = "postgres", dbname: str = "postgres", **extra) -> str:
         query = "&".join(f"{k}={v}" for k, v in extra.items())
@@ -73,7 +76,7 @@ class SupabaseLike:
         )
 
     def admin(self, dbname: str = "postgres") -> psycopg.Connection:
-        return psycopg.connect(self.url("postgres", dbname), autocommit=True)
+        return psycopg.connect(self.url(self.superuser, dbname), autocommit=True)
 
     def stop(self) -> None:
         subprocess.run(
@@ -86,11 +89,12 @@ class SupabaseLike:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start() -> SupabaseLike:
+def start(superuser: str = "postgres") -> SupabaseLike:
+    """A new server whose bootstrap superuser is ``superuser``."""
     base = Path(tempfile.mkdtemp(prefix="supabase-like-"))
     base.chmod(0o755)
     pwfile = base / "pw"
-    pwfile.write_text(PASSWORDS["postgres"] + "\n")
+    pwfile.write_text(PASSWORDS[superuser] + "\n")
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(pwfile, "postgres")
@@ -101,7 +105,7 @@ def start() -> SupabaseLike:
                 "-D",
                 str(base / "data"),
                 "-U",
-                "postgres",
+                superuser,
                 f"--pwfile={pwfile}",
                 "--auth=scram-sha-256",
                 "--encoding=UTF8",
@@ -130,7 +134,7 @@ def start() -> SupabaseLike:
         check=True,
         capture_output=True,
     )
-    server = SupabaseLike(base, port)
+    server = SupabaseLike(base, port, superuser)
     _wait(server)
     return server
 

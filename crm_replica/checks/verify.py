@@ -137,12 +137,70 @@ def _compared_columns(table: str, master: Shape) -> tuple[str, list[str] | None]
 
 
 def _measure(
-    conn: psycopg.Connection, schema: str, table: str, compared: str, cols
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    compared: str,
+    cols,
+    where: sql.Composable | None = None,
 ) -> tuple[int, int | None]:
     if compared == "count":
-        query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        query = sql.SQL("select count(*) from {} as t{}").format(
+            sql.Identifier(schema, table),
+            sql.SQL(" where ") + where if where is not None else sql.SQL(""),
+        )
         return conn.execute(query).fetchone()[0], None
-    return count_and_checksum_columns(conn, schema, table, cols)
+    return count_and_checksum_columns(conn, schema, table, cols, where)
+
+
+def _application_relations(replica: psycopg.Connection, models: str) -> dict[str, str]:
+    """The application's relations of the models schema that the last publish
+    wrote rows into (``table``) or kept in place of a model (``kept``)."""
+    found = replica.execute(
+        "select to_regclass(%s) is not null",
+        (f"{meta.META_SCHEMA}.application_relations",),
+    ).fetchone()[0]
+    if not found:
+        return {}
+    return dict(
+        replica.execute(
+            sql.SQL("select relation_name, kind from {} where schema_name = %s").format(
+                sql.Identifier(meta.META_SCHEMA, "application_relations")
+            ),
+            (models,),
+        ).fetchall()
+    )
+
+
+def _replica_read(
+    replica: psycopg.Connection,
+    layer: str,
+    schema: str,
+    table: str,
+    landing: str,
+    applications: dict[str, str],
+    shadow: str,
+) -> tuple[str, sql.Composable | None]:
+    """Where a layer's copy of ``table`` is read, and which of its rows (None:
+    all). A table of the application's holds master's rows among its own: the
+    rows whose key master's landing table has, on master's columns, are
+    compared (a master row it lacks is a count short; one it changed, a
+    checksum off). Where the application keeps an object of its own under a
+    model's name, the replica's copy is in ``shadow``."""
+    kind = applications.get(table) if layer == "models" else None
+    if kind == "kept":
+        return shadow, None
+    if kind != "table":
+        return schema, None
+    landed = shape(replica, landing, table)
+    if landed is None or not landed.key:
+        return schema, None
+    return schema, sql.SQL("exists (select 1 from {} as l where {})").format(
+        sql.Identifier(landing, table),
+        sql.SQL(" and ").join(
+            sql.SQL("l.{k} = t.{k}").format(k=sql.Identifier(k)) for k in landed.key
+        ),
+    )
 
 
 def _examples(
@@ -153,12 +211,15 @@ def _examples(
     key: Sequence[str],
     limit: int,
     columns: Sequence[str] | None,
+    within: sql.Composable | None = None,
 ) -> list[str]:
     """Up to ``limit`` keys whose rows differ (on ``columns``, all when None), are
-    missing, or are extra."""
+    missing, or are extra (of the replica's rows ``within`` keeps)."""
     theirs = row_hashes(master, MASTER_SCHEMA, table, key, columns)
     ours = (
-        row_hashes(replica, schema, table, key, columns) if theirs is not None else None
+        row_hashes(replica, schema, table, key, columns, where=within)
+        if theirs is not None
+        else None
     )
     if theirs is None or ours is None:
         return []
@@ -180,7 +241,11 @@ def _check(
     m_rel: Shape | None,
     m_measure: tuple[int, int | None] | None,
     examples: int,
+    within: sql.Composable | None = None,
 ) -> TableCheck:
+    """One layer's copy of ``table`` against master's; ``within``: which of the
+    replica's rows are master's (an application's table), its other columns
+    not compared."""
     if m_rel is None:
         return TableCheck(layer, table, "count", None, None, notes=["not on master"])
     compared, cols = _compared_columns(table, m_rel)
@@ -195,7 +260,7 @@ def _check(
     if compared == "rows":
         # Columns compare by name, hashed in master's order on both sides: a
         # column master dropped and added again sits elsewhere in the replica.
-        extra = [c for c in r_rel.columns if c not in m_rel.columns]
+        extra = [c for c in r_rel.columns if c not in m_rel.columns and within is None]
         missing = [c for c in m_rel.columns if c not in r_rel.columns]
         change = [f"+{c}" for c in missing] + [f"-{c}" for c in extra]
         if change:
@@ -206,14 +271,14 @@ def _check(
         cols = []
         check.compared = "count"
     check.replica_rows, check.replica_checksum = _measure(
-        replica, schema, table, check.compared, cols
+        replica, schema, table, check.compared, cols, within
     )
     if check.compared == "count":
         check.master_checksum = check.replica_checksum = None
     keyed = bool(m_rel.key) and all(k in r_rel.columns for k in m_rel.key)
     if not check.matches and master is not None and keyed and compared == "rows":
         check.examples = _examples(
-            master, replica, table, schema, m_rel.key, examples, cols
+            master, replica, table, schema, m_rel.key, examples, cols, within
         )
     return check
 
@@ -226,6 +291,7 @@ def verify(
     against: str = "master",
     landing: str = Schemas.landing,
     models: str = Schemas.models,
+    shadow: str = Schemas.shadow,
     examples: int = EXAMPLES,
     time_zone: str = CRM_TIME_ZONE,
 ) -> VerifyResult:
@@ -239,7 +305,7 @@ def verify(
     with connect_replica(replica_url) as replica:
         replica.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         if against == "snapshot":
-            return _against_snapshot(replica, tables, landing, models)
+            return _against_snapshot(replica, tables, landing, models, shadow)
         assert master_url
         with connect_master(master_url) as master:
             master.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -247,6 +313,7 @@ def verify(
             refuse_row_security(master, MASTER_SCHEMA, tables)
             unpublished = _unpublished(replica, models, tables)
             checked_models = models if unpublished is None else None
+            applications = _application_relations(replica, models)
             checks = []
             for table in tables:
                 m_rel = shape(master, MASTER_SCHEMA, table)
@@ -265,16 +332,20 @@ def verify(
                         )
                 stored = m_rel is not None and not m_rel.is_view
                 for layer, schema in _layers(table, stored, landing, checked_models):
+                    read, within = _replica_read(
+                        replica, layer, schema, table, landing, applications, shadow
+                    )
                     checks.append(
                         _check(
                             master,
                             replica,
                             layer,
-                            schema,
+                            read,
                             table,
                             m_rel,
                             m_measure,
                             examples,
+                            within,
                         )
                     )
             master.rollback()
@@ -283,7 +354,11 @@ def verify(
 
 
 def _against_snapshot(
-    replica: psycopg.Connection, tables: Sequence[str], landing: str, models: str
+    replica: psycopg.Connection,
+    tables: Sequence[str],
+    landing: str,
+    models: str,
+    shadow: str,
 ) -> VerifyResult:
     meta_exists = replica.execute(
         "select to_regclass(%s) is not null", (f"{meta.META_SCHEMA}.table_loads",)
@@ -295,7 +370,14 @@ def _against_snapshot(
     )
     unpublished = _unpublished(replica, models, tables)
     result = against_loads(
-        replica, tables, loads, landing, None if unpublished else models, run
+        replica,
+        tables,
+        loads,
+        landing,
+        None if unpublished else models,
+        run,
+        applications=_application_relations(replica, models),
+        shadow=shadow,
     )
     result.unpublished = unpublished
     replica.rollback()
@@ -311,6 +393,8 @@ def against_loads(
     run: int | None,
     *,
     landing_measured: bool = False,
+    applications: dict[str, str] | None = None,
+    shadow: str = Schemas.shadow,
 ) -> VerifyResult:
     """The landing tables and the models (None: not them) against a run's master
     figures (``loads``). ``landing_measured``: the loads' replica figures were
@@ -323,7 +407,10 @@ def against_loads(
         # landing table keeps; a model may order them otherwise.
         order = shape(replica, landing, table)
         stored = load is not None and load.master_checksum is not None
-        for layer, schema in _layers(table, stored, landing, models):
+        for layer, live in _layers(table, stored, landing, models):
+            schema, within = _replica_read(
+                replica, layer, live, table, landing, applications or {}, shadow
+            )
             r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows
             # for tables, counts for views (their recorded checksum is null).
@@ -347,10 +434,13 @@ def against_loads(
                 )
             else:
                 cols = None
-                if order is not None and set(order.columns) == set(r_rel.columns):
+                if order is not None and (
+                    set(order.columns) == set(r_rel.columns)
+                    or (within is not None and set(order.columns) <= set(r_rel.columns))
+                ):
                     cols = list(order.columns)
                 check.replica_rows, check.replica_checksum = _measure(
-                    replica, schema, table, compared, cols
+                    replica, schema, table, compared, cols, within
                 )
             checks.append(check)
     return VerifyResult("snapshot", _ordered(checks), run)

@@ -533,15 +533,19 @@ def build(master_url, replica_url, workdir, project_dir, wait, dbt_args) -> None
     ) as place:
         _on_interrupt("nothing was published: the replica is as it was")
         with _writing(place, wait):
+            config = load_config(place.project_dir)
             outcome = pipeline.build_models(
                 place.replica_url,
                 place.project_dir,
                 place.workdir,
-                schemas=_schemas(place),
+                schemas=_schemas(place, config),
+                config=config,
                 extra=dbt_args,
                 echo=click.echo,
             )
     _info(f"dbt build: {outcome.summary()}")
+    for note in outcome.notes:
+        _info(f"note: {note}")
 
 
 @cli.command(short_help="Load, build and verify beside the replica; publish at once.")
@@ -831,6 +835,7 @@ def verify_command(
             against=against,
             landing=schemas.landing,
             models=schemas.models,
+            shadow=schemas.shadow,
             time_zone=schemas.time_zone,
         )
     click.echo(verify.to_json(result) if as_json else verify.to_text(result))

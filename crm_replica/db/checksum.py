@@ -96,20 +96,23 @@ def count_checksum_max(
     table: str,
     column: str | None,
     columns: Sequence[str] | None = None,
+    where: sql.Composable | None = None,
 ) -> tuple[int, int, object]:
     """Count, checksum (over ``columns`` only, when given) and the highest value of
-    ``column`` (an incremental cursor), in one scan. The maximum is None when
-    ``column`` is None."""
+    ``column`` (an incremental cursor), in one scan, of the rows (as ``t``) that
+    ``where`` keeps (all when None). The maximum is None when ``column`` is
+    None."""
     highest = (
         sql.SQL("max(t.{})").format(sql.Identifier(column))
         if column
         else sql.SQL("null")
     )
     row = conn.execute(
-        sql.SQL("select count(*), coalesce(sum({}), 0), {} from {} as t").format(
+        sql.SQL("select count(*), coalesce(sum({}), 0), {} from {} as t{}").format(
             row_hash(conn, schema, table, columns),
             highest,
             sql.Identifier(schema, table),
+            sql.SQL(" where ") + where if where is not None else sql.SQL(""),
         )
     ).fetchone()
     return int(row[0]), int(row[1]), row[2]
@@ -141,9 +144,11 @@ def count_and_checksum_columns(
     schema: str,
     table: str,
     columns: Sequence[str] | None = None,
+    where: sql.Composable | None = None,
 ) -> tuple[int, int]:
-    """count_and_checksum over ``columns`` only (all of them when None)."""
-    return count_checksum_max(conn, schema, table, None, columns)[:2]
+    """count_and_checksum over ``columns`` only (all of them when None), of the
+    rows ``where`` keeps."""
+    return count_checksum_max(conn, schema, table, None, columns, where)[:2]
 
 
 def row_hashes(
@@ -153,17 +158,22 @@ def row_hashes(
     key: Sequence[str],
     columns: Sequence[str] | None = None,
     limit: int = 200_000,
+    where: sql.Composable | None = None,
 ) -> dict[str, int] | None:
-    """Each row's hash by its key (as text), for finding which rows differ; None
-    when the table holds more than ``limit`` rows (too costly to fetch)."""
+    """Each row's hash by its key (as text), of the rows (as ``t``) ``where``
+    keeps, for finding which rows differ; None when the table holds more than
+    ``limit`` rows (too costly to fetch)."""
     target = sql.Identifier(schema, table)
-    count = conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()
+    within = sql.SQL(" where ") + where if where is not None else sql.SQL("")
+    count = conn.execute(
+        sql.SQL("select count(*) from {} as t{}").format(target, within)
+    ).fetchone()
     if count[0] > limit:
         return None
     key_text = sql.SQL(" || ',' || ").join(
         sql.SQL("coalesce({}::text, '')").format(sql.Identifier("t", k)) for k in key
     )
-    query = sql.SQL("select {}, {} from {} as t").format(
-        key_text, row_hash(conn, schema, table, columns), target
+    query = sql.SQL("select {}, {} from {} as t{}").format(
+        key_text, row_hash(conn, schema, table, columns), target, within
     )
     return {r[0]: int(r[1]) for r in conn.execute(query).fetchall()}

@@ -639,7 +639,7 @@ def local_rows(master_ids: dict[str, list], seed: int = 42) -> Rows:
     return Rows({"clients": clients, "projects": projects, "leads": leads})
 
 
-def _sql(name: str) -> str:
+def sql_text(name: str) -> str:
     sql_dir = resources.files("crm_replica.demo").joinpath("sql")
     return sql_dir.joinpath(name).read_text(encoding="utf-8")
 
@@ -674,7 +674,7 @@ def create_master(
     """Create master's schema and load ``rows`` (the connection must be writable:
     this is for the synthetic master only)."""
     with conn.transaction():
-        conn.execute(_sql("master_schema.sql"))
+        conn.execute(sql_text("master_schema.sql"))
         for table, table_rows in rows.tables.items():
             _copy_rows(conn, table, table_rows, on_rows)
 
@@ -682,6 +682,6 @@ def create_master(
 def create_local(conn: psycopg.Connection, rows: Rows) -> None:
     """Create the replica database's legacy local tables with their rows."""
     with conn.transaction():
-        conn.execute(_sql("local_schema.sql"))
+        conn.execute(sql_text("local_schema.sql"))
         for table, table_rows in rows.tables.items():
             _copy_rows(conn, table, table_rows)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from crm_replica.settings.replication import (
+    Application,
     Config,
     TableSpec,
     load,
@@ -25,6 +26,7 @@ from crm_replica.settings.schemas import (
 )
 
 __all__ = [
+    "Application",
     "BUILD_PREFIX",
     "CRM_TABLES",
     "CRM_TIME_ZONE",

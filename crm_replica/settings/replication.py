@@ -16,6 +16,7 @@ from crm_replica.settings.schemas import DEFAULT_TABLES, MASTER_SCHEMA, Schemas
 
 CONFIG_FILE = "replication.yml"
 DELETE_POLICIES = ("apply", "flag")
+REFERENCED_ROWS = ("keep", "fail")
 DEFAULT_CURSORS = ("updated_at", "created_at")
 
 
@@ -27,6 +28,22 @@ class TableSpec:
     deletes: str = "apply"
 
 
+@dataclass(frozen=True)
+class Application:
+    """How a publish writes into the application's own tables (replication.yml's
+    ``application:``; crm_replica.sync.rows)."""
+
+    #: a row master deleted that a row of the application's still references:
+    #: keep it (said in the notes) or fail the publish
+    referenced_rows: str = "keep"
+    #: add master's columns an application table lacks (nullable, master's type);
+    #: false: the sync refuses instead, pointing at replica analyze's DDL
+    add_master_columns: bool = True
+    #: an object of the application's named like a replicated relation (a view
+    #: named whatsapp_messages): kept unless named here, then replaced
+    replace: tuple[str, ...] = ()
+
+
 @dataclass
 class Config:
     master_schema: str = MASTER_SCHEMA
@@ -36,6 +53,7 @@ class Config:
         default_factory=lambda: [TableSpec(t) for t in DEFAULT_TABLES]
     )
     source: str = "defaults"
+    application: Application = field(default_factory=Application)
 
     @property
     def landing(self) -> str:
@@ -105,6 +123,41 @@ def _table(path: Path, name: str, node: yaml.Node, base: TableSpec) -> TableSpec
     return spec
 
 
+def _application(path: Path, node: yaml.Node) -> Application:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return Application()
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(path, node, "application: expected a mapping of settings")
+    app = Application()
+    for key_node, value in node.value:
+        key = key_node.value
+        if key == "referenced_rows":
+            policy = _scalar(path, value, key)
+            if policy not in REFERENCED_ROWS:
+                raise _fail(
+                    path,
+                    value,
+                    f"referenced_rows must be one of {', '.join(REFERENCED_ROWS)},"
+                    f" not {policy!r}",
+                )
+            app = replace(app, referenced_rows=policy)
+        elif key == "add_master_columns":
+            flag = _scalar(path, value, key).lower()
+            if flag not in ("true", "false"):
+                raise _fail(path, value, "add_master_columns must be true or false")
+            app = replace(app, add_master_columns=flag == "true")
+        elif key == "replace":
+            app = replace(app, replace=_names(path, value, "replace"))
+        else:
+            raise _fail(
+                path,
+                key_node,
+                f"unknown setting {key!r} for application (known: referenced_rows,"
+                " add_master_columns, replace)",
+            )
+    return app
+
+
 def load(project_dir: Path, path: Path | None = None) -> Config:
     """Read ``replication.yml`` (or ``path``); the defaults when there is none."""
     path = path or project_dir / CONFIG_FILE
@@ -132,12 +185,14 @@ def load(project_dir: Path, path: Path | None = None) -> Config:
             tables_node = value
         elif key == "defaults":
             defaults_node = value
+        elif key == "application":
+            config.application = _application(path, value)
         else:
             raise _fail(
                 path,
                 key_node,
                 f"unknown setting {key!r} (known: "
-                "master_schema, landing_schema, defaults, tables)",
+                "master_schema, landing_schema, defaults, tables, application)",
             )
     base = (
         _table(path, "*", defaults_node, TableSpec("*"))

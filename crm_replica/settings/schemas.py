@@ -68,6 +68,7 @@ _VARS = {
     "cache": "cache_schema",
     "meta": "meta_schema",
     "time_zone": "crm_time_zone",
+    "conflict_policy": "local_conflict_policy",
 }
 
 
@@ -93,9 +94,16 @@ class Schemas:
     cache: str = "replica_cache"
     #: the run log
     meta: str = "replica_meta"
+    #: the replica's own copy of each model whose rows it writes into a table of
+    #: the application's (sync.rows): kept and rolled back like every relation
+    #: it publishes, and where the next sync's build starts from
+    shadow: str = "replica_shadow"
     #: Not a schema, passed to dbt with them: the CRM's time zone, in which
     #: master's views are read and the dashboards count "today".
     time_zone: str = CRM_TIME_ZONE
+    #: Not a schema either: var local_conflict_policy (master_wins, local_wins),
+    #: how a row both the application and master changed is merged.
+    conflict_policy: str = "master_wins"
 
     @property
     def published(self) -> tuple[str, ...]:
@@ -110,6 +118,7 @@ class Schemas:
                     self.archive,
                     self.reference,
                     self.read,
+                    self.shadow,
                 )
             )
         )

@@ -69,6 +69,8 @@ class SyncResult:
     notes: list[str] = field(default_factory=list)
     #: Tables equal to the build area's generation: nothing built from them ran.
     unchanged: list[str] = field(default_factory=list)
+    #: master's columns the sync added to the application's tables
+    columns_added: list[str] = field(default_factory=list)
 
 
 def pause(point: str) -> None:
@@ -119,6 +121,7 @@ def build_models(
     workdir: Path,
     *,
     schemas: Schemas,
+    config: Config | None = None,
     extra: Sequence[str] = (),
     on_event: Callable[[dict], None] | None = None,
     echo: Callable[[str], None] | None = None,
@@ -152,7 +155,16 @@ def build_models(
                 runner_vars=runner_vars,
             )
             with connect_replica(replica_url) as conn, conn.transaction():
-                publish.publish(conn, schemas, live or 0, None, partial=True)
+                config = config or Config()
+                outcome.notes += publish.publish(
+                    conn,
+                    schemas,
+                    live or 0,
+                    None,
+                    partial=True,
+                    application=config.application,
+                    deletes={t.name: t.deletes for t in config.tables},
+                )
                 if live is not None:  # its models are no longer all one build's
                     meta.set_fingerprint(conn, live, None)
                 runlock.check_held(conn)  # last, just before the commit
@@ -348,6 +360,11 @@ class _Sync:
         ]
 
     def _build(self, run_id: int, on_event) -> None:
+        with connect_replica(self.replica_url, autocommit=True) as conn:
+            added = publish.add_master_columns(
+                conn, self.schemas, self.config.application
+            )
+        self.result.columns_added = added
         selection = self._selection(run_id)
         runner_vars = {
             **self.schemas.dbt_vars(),
@@ -404,7 +421,14 @@ class _Sync:
         started = time.perf_counter()
         with connect_replica(self.replica_url) as conn, conn.transaction():
             replaced = live_run(conn, self.schemas)
-            notes = publish.publish(conn, self.schemas, run_id, replaced)
+            notes = self.result.columns_added + publish.publish(
+                conn,
+                self.schemas,
+                run_id,
+                replaced,
+                application=self.config.application,
+                deletes={t.name: t.deletes for t in self.config.tables},
+            )
             self.result.load.schema_changes += notes
             said = self.result.build.notes if self.result.build else []
             self.result.notes += said

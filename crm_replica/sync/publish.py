@@ -33,11 +33,13 @@ from crm_replica.load import View, dependent_views, drop_build_area, recreate_vi
 from crm_replica.settings import (
     BUILD_PREFIX,
     GEN_PREFIX,
+    Application,
     Schemas,
     build_schema,
     generation_prefix,
     generation_schema,
 )
+from crm_replica.sync import rows
 
 #: pg_class.relkind of what a build makes: tables, views, materialized views.
 _KINDS = ("r", "p", "v", "m")
@@ -54,6 +56,15 @@ create table if not exists {schema}.generations (
 create table if not exists {schema}.published (
     schema_name text not null,
     relation_name text not null,
+    run_id bigint not null,
+    primary key (schema_name, relation_name)
+);
+-- The application's tables the last publish wrote rows into (sync.rows), and its
+-- objects it kept in place of a model of the same name.
+create table if not exists {schema}.application_relations (
+    schema_name text not null,
+    relation_name text not null,
+    kind text not null check (kind in ('table', 'kept')),
     run_id bigint not null,
     primary key (schema_name, relation_name)
 );
@@ -136,7 +147,11 @@ def prepare_build_area(
             _create_schema(conn, build_schema(live))
     if base is None:
         return None
-    _drop_generation_schemas(conn, base.run_id)
+    # The copies of the models written into the application's tables go back
+    # where dbt builds them.
+    for name in relation_names(conn, build_schema(schemas.shadow), _KINDS):
+        _move(conn, build_schema(schemas.shadow), name, build_schema(schemas.models))
+    _drop_generation_schemas(conn, base.run_id, schemas.meta)
     conn.execute(
         sql.SQL("delete from {}.generations where run_id = %s").format(
             sql.Identifier(schemas.meta)
@@ -166,10 +181,13 @@ where n.nspname = any(%(schemas)s)
 """
 
 
-def _drop_generation_schemas(conn: psycopg.Connection, run_id: int) -> list[str]:
-    """Drop generation ``run_id``'s schemas, unless something outside them (a
-    view or foreign key of the application's) still uses a relation there: then
-    they are kept, and the note says what holds them."""
+def _drop_generation_schemas(
+    conn: psycopg.Connection, run_id: int, meta_schema: str
+) -> list[str]:
+    """Drop generation ``run_id``'s schemas and the rows it kept of the
+    application's tables, unless something outside them (a view or foreign key
+    of the application's) still uses a relation there: then they are kept, and
+    the note says what holds them."""
     names = [
         r[0]
         for r in conn.execute(
@@ -183,6 +201,7 @@ def _drop_generation_schemas(conn: psycopg.Connection, run_id: int) -> list[str]
             f"generation of run {run_id} kept in place: {', '.join(users)} still"
             " read it"
         ]
+    rows.drop_generation(conn, meta_schema, run_id)
     for schema in names:
         conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
     return []
@@ -266,17 +285,57 @@ def publish(
     live_run: int | None,
     *,
     partial: bool = False,
+    application: Application | None = None,
+    deletes: dict[str, str] | None = None,
 ) -> list[str]:
-    """Move the build area's relations into the live schemas, in the caller's
-    transaction; the live relations they replace (and any the last publish put
-    there that this build no longer has) become generation ``live_run`` (dropped
-    when there is none). ``partial`` (a build of some models only): replace just
-    what was built, and keep no generation. Returns notes."""
+    """Publish the build area, in the caller's transaction. Into the
+    application's own tables of the models schema, the rows that differ
+    (sync.rows); every other built relation is moved into its live schema, and
+    the live relations they replace (and any the last publish put there that
+    this build no longer has) become generation ``live_run`` (dropped when there
+    is none). An object of the application's named like a model that is not a
+    table (a view of its own) is kept, and the model is not published there.
+    ``partial`` (a build of some models only): replace just what was built, and
+    keep no generation. ``deletes``: replication.yml's delete policy by table.
+    Returns notes."""
+    application = application or Application()
     ensure_schema(conn, schemas)
     built = built_relations(conn, schemas)
     before = set() if partial else _published(conn, schemas)
     keep_generation = live_run is not None and not partial
-    replaced = [r for r in {*built, *before} if _kind_exists(conn, r.schema, r.name)]
+    tables, kept = _the_applications(
+        conn, schemas, built, _published(conn, schemas), application
+    )
+    notes = []
+    if tables:
+        notes += write_rows(
+            conn,
+            schemas,
+            tables,
+            run_id,
+            live_run if keep_generation else None,
+            application,
+            deletes or {},
+        )
+    notes += [
+        f"{rel} is the application's {_kind_word(conn, rel.schema, rel.name)}: kept"
+        f" as it is; the replica's {rel.name} is {schemas.shadow}.{rel.name}"
+        " (replication.yml application: replace: lets the replica replace it)"
+        for rel in kept
+    ]
+    # The build's copies of what the application has are the replica's own
+    # (schemas.shadow): published as the rest, where the next build starts from.
+    theirs = {*tables, *kept}
+    for rel in theirs:
+        _move(conn, build_schema(rel.schema), rel.name, build_schema(schemas.shadow))
+    built = [r for r in built if r not in theirs] + [
+        Relation(schemas.shadow, r.name) for r in theirs
+    ]
+    replaced = [
+        r
+        for r in {*built, *before}
+        if r not in theirs and _kind_exists(conn, r.schema, r.name)
+    ]
     foreign = _foreign_views(conn, replaced, {*built, *before})
     moved_out = []
     for rel in sorted(replaced, key=str):
@@ -294,11 +353,19 @@ def publish(
         _move(conn, build_schema(rel.schema), rel.name, rel.schema)
     drop_build_area(conn)
     conn.execute("set local search_path = ''")
-    notes = recreate_views(conn, foreign, replace=True)
+    notes += recreate_views(conn, foreign, replace=True)
     conn.execute("set local search_path = default")
     table = sql.Identifier(schemas.meta, "published")
+    theirs_table = sql.Identifier(schemas.meta, "application_relations")
     if not partial:
         conn.execute(sql.SQL("delete from {}").format(table))
+    # What the replica now publishes itself is no longer the application's.
+    conn.cursor().executemany(
+        sql.SQL("delete from {} where schema_name = %s and relation_name = %s").format(
+            theirs_table
+        ),
+        [(r.schema, r.name) for r in built],
+    )
     conn.cursor().executemany(
         sql.SQL(
             "insert into {} values (%s, %s, %s) on conflict"
@@ -306,7 +373,16 @@ def publish(
         ).format(table),
         [(r.schema, r.name, run_id) for r in built],
     )
-    if moved_out and keep_generation:
+    conn.cursor().executemany(
+        sql.SQL(
+            "insert into {} values (%s, %s, %s, %s) on conflict"
+            " (schema_name, relation_name) do update set kind = excluded.kind,"
+            " run_id = excluded.run_id"
+        ).format(theirs_table),
+        [(r.schema, r.name, "table", run_id) for r in tables]
+        + [(r.schema, r.name, "kept", run_id) for r in kept],
+    )
+    if (moved_out or tables) and keep_generation:
         conn.execute(
             sql.SQL(
                 "insert into {}.generations (run_id, schema_name, tables)"
@@ -316,6 +392,135 @@ def publish(
             (live_run, generation_prefix(live_run), moved_out),
         )
     return notes
+
+
+def _the_applications(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    built: Sequence[Relation],
+    before: set[Relation],
+    application: Application,
+) -> tuple[list[Relation], list[Relation]]:
+    """Of the relations built for the models schema (the application's), those
+    whose name is taken there by the application: its tables (written by rows)
+    and its other objects (kept). A relation the replica published itself is
+    the application's once a table of the application's references it."""
+    ours = {*built, *before}
+    tables, kept = [], []
+    for rel in built:
+        if rel.schema != schemas.models:
+            continue
+        kind = _relkind(conn, rel.schema, rel.name)
+        if kind is None:
+            continue
+        if rel in before and not _referenced_by_others(conn, rel, ours):
+            continue
+        if kind in ("r", "p"):
+            tables.append(rel)
+        elif rel.name not in application.replace:
+            kept.append(rel)
+    return tables, kept
+
+
+def _relkind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
+    row = conn.execute(
+        "select c.relkind::text from pg_class c join pg_namespace n"
+        " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s"
+        " and c.relkind = any(%s)",
+        (schema, name, ["r", "p", "v", "m", "f"]),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _referenced_by_others(
+    conn: psycopg.Connection, rel: Relation, ours: set[Relation]
+) -> bool:
+    """A foreign key from a table that is not the replica's points at ``rel``."""
+    rows = conn.execute(
+        "select cn.nspname, c.relname from pg_constraint con"
+        " join pg_class c on c.oid = con.conrelid"
+        " join pg_namespace cn on cn.oid = c.relnamespace"
+        " join pg_class p on p.oid = con.confrelid"
+        " join pg_namespace pn on pn.oid = p.relnamespace"
+        " where con.contype = 'f' and pn.nspname = %s and p.relname = %s",
+        (rel.schema, rel.name),
+    ).fetchall()
+    return any(Relation(*r) not in ours for r in rows)
+
+
+def write_rows(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    tables: Sequence[Relation],
+    run_id: int,
+    generation: int | None,
+    application: Application,
+    deletes: dict[str, str],
+) -> list[str]:
+    """Write the build's rows into the application's ``tables`` (sync.rows), their
+    triggers silenced and their foreign keys checked here; ``generation``: the
+    run whose rows the undo keeps (None: keep none). Raises ReplicaError naming
+    the table and constraint that master's rows break."""
+    _silence_triggers(conn)
+    rows.ensure_schema(conn, schemas.meta, schemas.archive)
+    described = [
+        rows.describe(
+            conn,
+            (rel.schema, rel.name),
+            (build_schema(rel.schema), rel.name),
+            _landing_of(conn, schemas, rel.name),
+            deletes.get(rel.name, "apply"),
+        )
+        for rel in tables
+    ]
+    local_wins = schemas.conflict_policy == "local_wins"
+    for table in described:
+        rows.plan(conn, table, schemas.meta, local_wins)
+    refs = rows.references(conn, described)
+    notes = rows.keep_referenced(
+        conn, described, refs, fail=application.referenced_rows == "fail"
+    )
+    for table in described:
+        try:
+            with conn.transaction():
+                rows.write(
+                    conn, table, schemas.meta, schemas.archive, run_id, generation
+                )
+        except psycopg.errors.IntegrityError as exc:
+            raise rows.broken_constraint(conn, table, exc) from None
+        except psycopg.errors.DataError as exc:
+            raise ReplicaError(
+                f"master's rows do not fit {table.label} (the application's table):"
+                f" {rows.first_line(exc)}"
+            ) from None
+    rows.check_references(conn, described, refs)
+    conn.execute("set local session_replication_role = origin")
+    return notes + rows.notes(described)
+
+
+def _silence_triggers(conn: psycopg.Connection) -> None:
+    """The application's triggers do not fire for the rows the publish writes."""
+    try:
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+    except psycopg.errors.InsufficientPrivilege:
+        role = conn.execute("select current_user").fetchone()[0]
+        raise ReplicaError(
+            f"the replica's role {role} may not set session_replication_role, which"
+            " keeps the application's triggers (webhooks) from firing for master's"
+            f" rows: grant set on parameter session_replication_role to {role}"
+            " (Supabase's postgres may)"
+        ) from None
+
+
+def _landing_of(
+    conn: psycopg.Connection, schemas: Schemas, name: str
+) -> tuple[str, str] | None:
+    """Master's table as this build landed it (or as it is live)."""
+    for schema in (build_schema(schemas.landing), schemas.landing):
+        if _relkind(conn, schema, name) is not None:
+            return (schema, name)
+    return None
 
 
 def _kind_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
@@ -335,7 +540,7 @@ def prune(conn: psycopg.Connection, schemas: Schemas, keep: int) -> list[int]:
     dropped = []
     for gen in generations(conn, schemas)[max(keep, 0) :]:
         with conn.transaction():
-            _drop_generation_schemas(conn, gen.run_id)
+            _drop_generation_schemas(conn, gen.run_id, schemas.meta)
             conn.execute(
                 sql.SQL("delete from {}.generations where run_id = %s").format(
                     sql.Identifier(schemas.meta)
@@ -363,15 +568,83 @@ def restore(
         live, name = entry.split(".", 1)
         _create_schema(conn, build_schema(live))
         _move(conn, generation_schema(gen.run_id, live), name, build_schema(live))
-    _drop_generation_schemas(conn, gen.run_id)
+    rows.ensure_schema(conn, schemas.meta, schemas.archive)
+    _silence_triggers(conn)
+    # The application's tables hold the live rows: each generation's undo, from
+    # the newest back to this one, brings them to this generation's rows.
+    notes = []
+    for newer in generations(conn, schemas):
+        if newer.run_id >= gen.run_id:
+            notes = rows.restore(conn, schemas.meta, newer.run_id, live_run)
+    conn.execute("set local session_replication_role = origin")
+    _drop_generation_schemas(conn, gen.run_id, schemas.meta)
     conn.execute(
         sql.SQL("delete from {}.generations where run_id = %s").format(
             sql.Identifier(schemas.meta)
         ),
         (gen.run_id,),
     )
-    return publish(conn, schemas, gen.run_id, live_run)
+    return notes + publish(conn, schemas, gen.run_id, live_run)
 
 
 def is_internal(schema: str) -> bool:
     return schema.startswith((BUILD_PREFIX, GEN_PREFIX))
+
+
+def add_master_columns(
+    conn: psycopg.Connection, schemas: Schemas, application: Application
+) -> list[str]:
+    """Before a build: the columns of master's tables (as landed in the build
+    area) that the application's table of the same name lacks are added to it,
+    nullable, with master's type: the one change a sync makes to an application
+    table's schema (its own columns are never dropped or retyped). With
+    replication.yml's ``application: add_master_columns: false`` the sync refuses
+    instead. Each table in its own short transaction, waiting for its lock no
+    longer than the lock timeout. Returns notes."""
+    landing = build_schema(schemas.landing)
+    before = _published(conn, schemas)
+    notes = []
+    for name in relation_names(conn, landing, ("r", "p")):
+        rel = Relation(schemas.models, name)
+        if _relkind(conn, rel.schema, name) not in ("r", "p"):
+            continue
+        if rel in before and not _referenced_by_others(conn, rel, before):
+            continue
+        missing = conn.execute(
+            """
+            select m.attname, format_type(m.atttypid, m.atttypmod)
+            from pg_attribute m
+            where m.attrelid = %s::regclass and m.attnum > 0 and not m.attisdropped
+              and not exists (
+                select 1 from pg_attribute a where a.attrelid = %s::regclass
+                  and a.attname = m.attname and not a.attisdropped)
+            order by m.attnum
+            """,
+            (
+                sql.Identifier(landing, name).as_string(conn),
+                rel.ident.as_string(conn),
+            ),
+        ).fetchall()
+        if not missing:
+            continue
+        names = ", ".join(c for c, _ in missing)
+        if not application.add_master_columns:
+            raise ReplicaError(
+                f"{rel} (the application's table) lacks master's columns {names}, and"
+                " replication.yml says application: add_master_columns: false: add"
+                " them (replica analyze writes the DDL) or let the sync add them"
+            )
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("alter table {} {}").format(
+                    rel.ident,
+                    sql.SQL(", ").join(
+                        sql.SQL("add column {} {}").format(
+                            sql.Identifier(c), sql.SQL(t)
+                        )
+                        for c, t in missing
+                    ),
+                )
+            )
+        notes.append(f"{rel} (the application's table): added master's columns {names}")
+    return notes
