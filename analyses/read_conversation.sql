@@ -32,7 +32,7 @@ audit_log as (
 ),
 
 agent_logs as (
-    select * from {{ ref('agent_interaction_logs') }}
+    select * from {{ ref('thread_agent_runs') }}
 )
 
 select
@@ -106,21 +106,21 @@ select
             coalesce(
                 json_agg(
                     json_build_object(
-                        'interaction_log_id', agent_logs.interaction_log_id,
+                        'interaction_log_id', agent_logs.id,
                         'interaction_timestamp', agent_logs.interaction_timestamp,
-                        'action', agent_logs.n8n_action_taken,
-                        'lead_state', agent_logs.n8n_determined_lead_state,
-                        'lead_status', agent_logs.n8n_determined_lead_status,
-                        'bant_status', agent_logs.n8n_determined_bant_status
+                        'action', agent_logs.action_taken,
+                        'lead_state', agent_logs.lead_state,
+                        'lead_status', agent_logs.lead_status,
+                        'bant_status', agent_logs.bant_status
                     )
                     order by
                         agent_logs.interaction_timestamp asc,
-                        agent_logs.interaction_log_id asc
+                        agent_logs.id asc
                 ),
                 '[]'
             )
         from agent_logs
-        where agent_logs.triggering_message_id = conversations.id
+        where agent_logs.conversation_id = conversations.id
     ) as agent_interactions
 from conversations
 left join conversation_links

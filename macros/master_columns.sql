@@ -61,16 +61,16 @@
 
 
 {#
-    One column the models read from `relation`, or `null::type` when the
-    relation lacks it (said in the run's notes): for the read views, which select
-    from the landing tables directly.
+    One column the models read from `relation` (as `alias`, when given), or
+    `null::type` when the relation lacks it (said in the run's notes): for the
+    read views, which select from the landing tables directly, and the reads.
 #}
-{% macro column_or_null(relation, name, type) -%}
+{% macro column_or_null(relation, name, type, alias=none) -%}
     {%- if execute and name not in catalog_columns(relation) | map(attribute='name') | list -%}
         {{ note(relation.identifier ~ ' has no ' ~ name ~ ': the models read it as null') }}
         null::{{ type }}
     {%- else -%}
-        {{ adapter.quote(name) }}
+        {{ (alias ~ '.' if alias else '') ~ adapter.quote(name) }}
     {%- endif -%}
 {%- endmacro %}
 

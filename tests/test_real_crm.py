@@ -174,3 +174,30 @@ def test_an_incremental_sync_and_a_column_master_adds_follow(real):
     assert rows_text(real["replica"], "public", "leads") == rows_text(
         real["master"], "public", "leads"
     )
+
+
+def test_the_applications_reads_run_on_a_real_crms_replica(real):
+    """The reads (analyses/read_*.sql) name only what every replica has: a
+    column master lacks reaches them as the read models' null."""
+    from conftest import PROJECT_DIR
+
+    from crm_replica.serve import Reads
+    from crm_replica.settings import schemas as settings
+
+    reads = Reads.load(PROJECT_DIR, settings.load(PROJECT_DIR))
+    with psycopg.connect(
+        real["replica"], autocommit=True, prepare_threshold=None
+    ) as conn:
+        lead, turn = conn.execute(
+            "select lead_id, id from public.conversations"
+            " where lead_id is not null order by id limit 1"
+        ).fetchone()
+        [found] = reads.run(conn, "read_conversation", [turn])
+        assert found["id"] == turn
+        assert found["agent_interactions"] is not None
+        [details] = reads.run(conn, "read_lead", [lead])
+        assert details["lead_id"] == lead
+        page = reads.run(conn, "read_thread", [lead, None, None, 50, None])
+        assert page, "the lead's thread is empty"
+        leads = reads.run(conn, "read_leads", [None] * 6 + [20])
+        assert len(leads) == 21

@@ -21,6 +21,7 @@ select
     lead_id,
     {{ thread_time('interaction_timestamp', 'created_at') }} as occurred_at,
     interaction_log_id as id,
+    interaction_timestamp,
     n8n_action_taken as action_taken,
     n8n_determined_bant_status as bant_status,
     n8n_determined_lead_state as lead_state,
