@@ -12,6 +12,7 @@ from datetime import time as dt_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import appdb
 import psycopg
 import pytest
 import supabase
@@ -138,6 +139,26 @@ def pg15(request) -> Iterator[supabase.SupabaseLike]:
         )
     server = supabase.start()
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def supabase_app(request) -> Iterator[supabase.SupabaseLike]:
+    """A second PostgreSQL 15 server, for the application's databases: its
+    superuser is supabase_admin and its postgres is not one, as on Supabase
+    (tests/appdb.py)."""
+    if not supabase.available():
+        if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
+            pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
+        pytest.skip(
+            "Debian's postgresql-15 is not installed (.ci/run installs it):"
+            " the application's database cannot be set up as Supabase's"
+        )
+    server = supabase.start("supabase_admin")
+    try:
+        appdb.prepare(server)
         yield server
     finally:
         server.stop()

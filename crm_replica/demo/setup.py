@@ -104,17 +104,23 @@ def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
         replica.rollback()
         if not fresh:
             return False
-        with connect(master_url, "master", read_only=True) as master:
-            ids = {
-                t: [
-                    r[0]
-                    for r in master.execute(
-                        sql.SQL("select id from {} order by id").format(
-                            sql.Identifier("public", t)
-                        )
-                    ).fetchall()
-                ]
-                for t in ("clients", "projects", "leads")
-            }
-        synthetic.create_local(replica, synthetic.local_rows(ids, seed))
+        synthetic.create_local(
+            replica, synthetic.local_rows(master_ids(master_url), seed)
+        )
     return True
+
+
+def master_ids(master_url: str) -> dict[str, list]:
+    """Master's client, project and lead ids (the legacy local rows reuse some)."""
+    with connect(master_url, "master", read_only=True) as master:
+        return {
+            t: [
+                r[0]
+                for r in master.execute(
+                    sql.SQL("select id from {} order by id").format(
+                        sql.Identifier("public", t)
+                    )
+                ).fetchall()
+            ]
+            for t in ("clients", "projects", "leads")
+        }
