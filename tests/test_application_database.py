@@ -8,11 +8,16 @@ no webhook fires, and its users read what its policies allow."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import appdb
 import psycopg
 import pytest
-from conftest import new_database, run_cli
+from conftest import PROJECT_DIR, new_database, run_cli
 
 from crm_replica.demo import application
 from crm_replica.demo import setup as demo
@@ -195,3 +200,71 @@ def test_verify_reads_masters_rows_of_the_applications_tables(app):
         app["work"],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_dbt_build_by_hand_replaces_nothing_of_the_applications(app, tmp_path):
+    server = psycopg.conninfo.conninfo_to_dict(app["replica"])
+    shutil.copy(PROJECT_DIR / "profiles.yml.example", tmp_path / "profiles.yml")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--profiles-dir",
+            str(tmp_path),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "REPLICA_HOST": server["host"],
+            "REPLICA_PORT": str(server["port"]),
+            "REPLICA_USER": server["user"],
+            "REPLICA_DBNAME": server["dbname"],
+            "DBT_ENV_SECRET_REPLICA_PASSWORD": server["password"],
+        },
+    )
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert "public.leads is the application's" in done.stdout.replace('"', "")
+    appdb.assert_kept(app["catalog"], appdb.catalog(app["replica"]))
+
+
+def test_replica_build_writes_rows_and_keeps_the_applications(app):
+    result = run_cli(["build", "--replica-url", app["replica"]], app["work"])
+    assert result.exit_code == 0, result.output
+    appdb.assert_kept(app["catalog"], appdb.catalog(app["replica"]))
+    assert webhook_calls(app["replica"]) == app["webhooks"]
+
+
+def test_an_incremental_sync_merges_the_applications_writes(app):
+    lead = query(app["master"], "select id from leads order by id limit 1")[0][0]
+    with psycopg.connect(app["replica"], autocommit=True) as conn:
+        # The application edits one of master's leads, and adds a lead of its own.
+        conn.execute(
+            "update public.leads set status = 'app-edited' where id = %s", (lead,)
+        )
+        own = conn.execute(
+            "insert into public.leads (name, phone)"
+            " values ('Made here', '+972500000001') returning id"
+        ).fetchone()[0]
+    with psycopg.connect(app["master"], autocommit=True) as conn:
+        conn.execute("update leads set name = name || ' (renamed)', updated_at = now()")
+    calls = webhook_calls(app["replica"])
+    result = sync(app, "--mode", "incremental")
+    assert result.exit_code == 0, result.output
+    appdb.assert_kept(app["catalog"], appdb.catalog(app["replica"]))
+    assert webhook_calls(app["replica"]) == calls
+    assert master_rows(app, "leads") <= replica_rows(app, "leads")
+    # master_wins: master's status is back, the application's edit archived.
+    archived = query(
+        app["replica"],
+        "select row_data ->> 'status' from local_archive.app_rows"
+        " where table_name = 'public.leads' and row_key ->> 'id' = %s",
+        (str(lead),),
+    )
+    assert ("app-edited",) in archived
+    assert query(app["replica"], "select name from public.leads where id = %s", (own,))
