@@ -4,6 +4,8 @@ a replica synced from it in the other. Nothing is mocked."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -83,6 +85,35 @@ def run_cli(args: list[str], workdir: Path, **env: str) -> Result:
         catch_exceptions=False,
         env={"MASTER_DATABASE_URL": None, "REPLICA_DATABASE_URL": None, **env},
     )
+
+
+def paused_sync(pair: dict, point: str, *extra: str) -> subprocess.Popen:
+    """`replica sync` in a process of its own (``pair``: its "args", the URLs,
+    and its "work" directory), held at ``point`` for a while
+    (crm_replica.sync.pipeline.pause); returns once it is there."""
+    marker = pair["work"] / "paused"
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crm_replica.cli", "sync", *pair["args"], *extra]
+        + ["--workdir", str(pair["work"]), "--project-dir", str(PROJECT_DIR)],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "CRM_REPLICA_PAUSE": point,
+            "CRM_REPLICA_PAUSE_FILE": str(marker),
+            "CRM_REPLICA_PAUSE_SECONDS": "4",
+        },
+    )
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc
 
 
 def rows_text(url: str, schema: str, table: str) -> list[str]:

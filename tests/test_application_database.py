@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import appdb
 import psycopg
 import pytest
-from conftest import PROJECT_DIR, new_database, run_cli
+from conftest import PROJECT_DIR, new_database, paused_sync, run_cli
 
 from crm_replica.demo import application
 from crm_replica.demo import setup as demo
@@ -37,6 +38,7 @@ def app(clusters, supabase_app, tmp_path_factory) -> dict:
     demo.ensure_master(master, seed=42, scale=1)
     replica = appdb.database(supabase_app, "crm_app", master)
     state = {
+        "args": ["--master-url", master, "--replica-url", replica],
         "master": master,
         "replica": replica,
         "work": tmp_path_factory.mktemp("appdb"),
@@ -56,7 +58,7 @@ def sync(app: dict, *extra: str):
     )
 
 
-def query(url: str, text: str, params=()) -> list[tuple]:
+def query(url: str, text: str, params=None) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(text, params).fetchall()
 
@@ -268,3 +270,47 @@ def test_an_incremental_sync_merges_the_applications_writes(app):
     )
     assert ("app-edited",) in archived
     assert query(app["replica"], "select name from public.leads where id = %s", (own,))
+
+
+def test_a_rollback_puts_the_previous_rows_back_in_place(app):
+    renamed = query(
+        app["replica"], "select count(*) from public.leads where name like '%(renamed)'"
+    )[0][0]
+    assert renamed > 0
+    calls = webhook_calls(app["replica"])
+    result = run_cli(["rollback", "--replica-url", app["replica"]], app["work"])
+    assert result.exit_code == 0, result.output
+    assert query(
+        app["replica"], "select count(*) from public.leads where name like '%(renamed)'"
+    ) == [(0,)]
+    # The application's own lead, made after the first sync, is still there.
+    assert query(
+        app["replica"], "select count(*) from public.leads where name = 'Made here'"
+    ) == [(1,)]
+    appdb.assert_kept(app["catalog"], appdb.catalog(app["replica"]))
+    assert webhook_calls(app["replica"]) == calls
+
+
+def test_a_sync_killed_inside_the_publish_leaves_the_applications_rows(app):
+    before = app_rows(app["replica"])
+    with psycopg.connect(app["master"], autocommit=True) as conn:
+        conn.execute("update leads set name = name || ' (again)', updated_at = now()")
+    proc = paused_sync(app, "publish-commit")  # the rows written, not committed
+    try:
+        # A reader is not blocked (a lock wait would end in the statement
+        # timeout's error), and sees the rows as they were.
+        with psycopg.connect(app["replica"], autocommit=True) as conn:
+            conn.execute("set statement_timeout = '2s'")
+            seen = conn.execute(
+                "select count(*) from public.leads where name like '%(again)'"
+            ).fetchone()[0]
+        assert seen == 0
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert app_rows(app["replica"]) == before
+    appdb.assert_kept(app["catalog"], appdb.catalog(app["replica"]))
+    # The next sync publishes.
+    result = sync(app)
+    assert result.exit_code == 0, result.output
+    assert master_rows(app, "leads") <= replica_rows(app, "leads")

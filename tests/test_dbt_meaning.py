@@ -376,9 +376,7 @@ def test_broken_links_fail_or_warn_the_link_tests(
     assert failed == failing
     assert warned in nodes_with(tmp_path, "warn")
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())
-    message = next(
-        r["message"] for r in results["results"] if warned in r["unique_id"]
-    )
+    message = next(r["message"] for r in results["results"] if warned in r["unique_id"])
     assert "rows link" in message or "configured to warn" in message
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import psycopg
 import pytest
-from conftest import PROJECT_DIR, new_database, rows_text, run_cli
+from conftest import new_database, paused_sync, rows_text, run_cli
 
 from crm_replica.demo import setup as demo
 
@@ -33,34 +30,6 @@ def pair(clusters, tmp_path) -> dict:
 
 def run(pair: dict, command: str, *extra: str):
     return run_cli([command, *pair["args"], *extra], pair["work"])
-
-
-def paused_sync(pair: dict, point: str, *extra: str) -> subprocess.Popen:
-    """`replica sync` in a process of its own, held at ``point`` for a while
-    (crm_replica.sync.pipeline.pause); returns once it is there."""
-    marker = pair["work"] / "paused"
-    marker.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crm_replica.cli", "sync", *pair["args"], *extra]
-        + ["--workdir", str(pair["work"]), "--project-dir", str(PROJECT_DIR)],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={
-            **os.environ,
-            "CRM_REPLICA_PAUSE": point,
-            "CRM_REPLICA_PAUSE_FILE": str(marker),
-            "CRM_REPLICA_PAUSE_SECONDS": "4",
-        },
-    )
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return proc
 
 
 def rename_leads(master: str, suffix: str) -> None:
