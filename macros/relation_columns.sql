@@ -1,6 +1,7 @@
 {#
     A relation's columns from the catalog: position, name and type as PostgreSQL
-    prints it (varchar lengths included). For tests that compare shapes.
+    prints it (varchar lengths included); any schema when `schema_name` is none.
+    For tests that compare shapes, and dbt's column introspection.
 #}
 {% macro relation_columns(schema_name, relation_name) %}
     select
@@ -13,8 +14,10 @@
     inner join pg_catalog.pg_namespace as schemas
         on tables.relnamespace = schemas.oid
     where
-        schemas.nspname = '{{ schema_name }}'
-        and tables.relname = '{{ relation_name }}'
+        tables.relname = '{{ relation_name }}'
+        {%- if schema_name %}
+        and schemas.nspname = '{{ schema_name }}'
+        {%- endif %}
         and attributes.attnum > 0
         and not attributes.attisdropped
 {% endmacro %}
