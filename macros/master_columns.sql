@@ -49,7 +49,7 @@
         {%- do missing.append(name) -%}
     {%- endfor -%}
     {%- if missing -%}
-        {{ note(relation.identifier ~ ' has no ' ~ missing | join(', ')
+        {{ note(live_name(relation) ~ ' has no ' ~ missing | join(', ')
             ~ ': the models read it as null') }}
     {%- endif -%}
     {%- if not items -%}
@@ -67,7 +67,7 @@
 #}
 {% macro column_or_null(relation, name, type, alias=none) -%}
     {%- if execute and name not in catalog_columns(relation) | map(attribute='name') | list -%}
-        {{ note(relation.identifier ~ ' has no ' ~ name ~ ': the models read it as null') }}
+        {{ note(live_name(relation) ~ ' has no ' ~ name ~ ': the models read it as null') }}
         null::{{ type }}
     {%- else -%}
         {{ (alias ~ '.' if alias else '') ~ adapter.quote(name) }}
@@ -164,3 +164,17 @@
         alter table {{ this }} add primary key ({{ columns }})
     {%- endif -%}
 {% endmacro %}
+
+
+{#
+    A relation's name as the replica publishes it: schema.name, without the
+    build area's prefix (var schema_prefix), for the run's notes.
+#}
+{% macro live_name(relation) -%}
+    {%- set prefix = var('schema_prefix', '') -%}
+    {%- set schema = relation.schema -%}
+    {%- if prefix and schema.startswith(prefix) -%}
+        {%- set schema = schema[prefix | length:] -%}
+    {%- endif -%}
+    {{ return(schema ~ '.' ~ relation.identifier) }}
+{%- endmacro %}

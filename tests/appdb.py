@@ -4,7 +4,8 @@ A PostgreSQL 15 server set up as Supabase sets one up (tests/supabase.py, with
 ``supabase_admin`` as its superuser): ``postgres`` is not a superuser (NOSUPERUSER
 CREATEDB CREATEROLE REPLICATION BYPASSRLS, and it may set session_replication_role),
 Supabase's API roles exist, and each application database is
-crm_replica/demo/sql/app_schema.sql with its rows (crm_replica.demo.application),
+crm_replica/demo/sql/app_schema.sql with its rows (crm_replica.demo.application)
+and a view named like master's whatsapp_messages,
 owned by ``postgres``, which the runner connects as.
 
 ``catalog`` reads every object of the application's that a sync must leave as it
@@ -44,7 +45,19 @@ def database(server: supabase.SupabaseLike, name: str, master_url: str) -> str:
     url = server.url("postgres", name)
     with psycopg.connect(url) as conn:
         application.create(conn, demo.master_ids(master_url), seed=42)
+        conn.execute(NAMED_LIKE_MASTERS)
     return url
+
+
+#: A view of the application's named like one of master's tables (a real CRM
+#: application has one): the sync keeps it and publishes master's table beside it.
+NAMED_LIKE_MASTERS = """
+    create view public.whatsapp_messages with (security_invoker = on) as
+    select id, lead_id, message_content as content, "timestamp"
+    from public.conversations
+    where message_type in ('incoming', 'outgoing');
+    grant select on public.whatsapp_messages to authenticated;
+"""
 
 
 #: Each kind of object of the application's, read from the catalog with names

@@ -143,7 +143,7 @@ def synced(master_url, clusters, tmp_path_factory) -> dict[str, object]:
     """A replica with the legacy local tables, then synced (extract-load + build)."""
     replica = clusters["replica"]
     workdir = tmp_path_factory.mktemp("work")
-    assert demo.ensure_local_tables(replica, master_url, seed=42)
+    assert demo.ensure_application(replica, master_url, seed=42)
     result = run_cli(
         ["sync", "--master-url", master_url, "--replica-url", replica], workdir
     )

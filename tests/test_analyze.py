@@ -41,7 +41,7 @@ LEADS_MISSING = [
 def legacy(master_url, clusters):
     """A fresh replica holding only the application's legacy tables."""
     replica = new_database(clusters["replica"], "analyze")
-    assert demo.ensure_local_tables(replica, master_url, seed=42)
+    assert demo.ensure_application(replica, master_url, seed=42)
     return replica
 
 

@@ -23,7 +23,7 @@ def fresh_replica(master_url: str, clusters: dict, prefix: str, local: bool) -> 
     first when ``local``), not yet built."""
     replica = new_database(clusters["replica"], prefix)
     if local:
-        assert demo.ensure_local_tables(replica, master_url, seed=42)
+        assert demo.ensure_application(replica, master_url, seed=42)
     extract_load(master_url, replica)
     return replica
 

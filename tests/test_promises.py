@@ -27,7 +27,7 @@ def pair(clusters, tmp_path) -> dict:
     master = new_database(clusters["master"], "prmaster")
     demo.ensure_master(master, seed=42, scale=1)
     replica = new_database(clusters["replica"], "prreplica")
-    assert demo.ensure_local_tables(replica, master, seed=42)
+    assert demo.ensure_application(replica, master, seed=42)
     return {
         "args": ["--master-url", master, "--replica-url", replica],
         "master": master,

@@ -432,8 +432,11 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
             )
         _info(f"synthetic master {state} (seed {seed}, scale {scale})")
         with _writing(place, wait):
-            if setup.ensure_local_tables(place.replica_url, place.master_url, seed):
-                _info("replica given the application's legacy local tables")
+            if setup.ensure_application(place.replica_url, place.master_url, seed):
+                _info(
+                    "replica made the application's database in small: its"
+                    " tables, rows, policies, grants, trigger and view (docs/master.md)"
+                )
             config = load_config(place.project_dir)
             synced = _sync(place, config, None)
             models = count_rows(

@@ -1,4 +1,5 @@
-"""Set up the demo: a synthetic master and the replica's local tables.
+"""Set up the demo: a synthetic master, and the application's database the
+replica lives in.
 
 The synthetic master is written only into a database that is empty of the CRM's
 tables or that the demo itself filled before (it leaves a ``synthetic.generated``
@@ -13,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from crm_replica.db import connect
-from crm_replica.demo import synthetic
+from crm_replica.demo import application, synthetic
 from crm_replica.errors import ReplicaError
 from crm_replica.settings import CRM_TABLES, CRM_TIME_ZONE, DASHBOARD_VIEWS
 
@@ -74,11 +75,15 @@ def ensure_master(
     return "created"
 
 
-def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
-    """Give a brand-new replica database the application's legacy tables.
+def ensure_application(replica_url: str, master_url: str, seed: int) -> bool:
+    """Make a brand-new replica database the CRM application's own, in small
+    (crm_replica.demo.application: its tables, legacy rows, memberships, policies,
+    grants, a webhook trigger, a view, the realtime publication), as a developer's
+    local Supabase project is before its first sync.
 
     Only when the replica has never been synced (no run in its log, no archive, no
-    leads or clients table); returns True when it created them.
+    leads or clients table); returns True when it created them. Supabase's API
+    roles are made where they are missing (the replica's server is the demo's).
     """
     with connect(replica_url, "replica", read_only=False) as replica:
         # A run log with no run in it is not a sync: a command's run lock makes
@@ -104,9 +109,9 @@ def ensure_local_tables(replica_url: str, master_url: str, seed: int) -> bool:
         replica.rollback()
         if not fresh:
             return False
-        synthetic.create_local(
-            replica, synthetic.local_rows(master_ids(master_url), seed)
-        )
+        with replica.transaction():
+            application.create_roles(replica)
+        application.create(replica, master_ids(master_url), seed)
     return True
 
 

@@ -677,11 +677,3 @@ def create_master(
         conn.execute(sql_text("master_schema.sql"))
         for table, table_rows in rows.tables.items():
             _copy_rows(conn, table, table_rows, on_rows)
-
-
-def create_local(conn: psycopg.Connection, rows: Rows) -> None:
-    """Create the replica database's legacy local tables with their rows."""
-    with conn.transaction():
-        conn.execute(sql_text("local_schema.sql"))
-        for table, table_rows in rows.tables.items():
-            _copy_rows(conn, table, table_rows)

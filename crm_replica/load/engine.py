@@ -243,10 +243,7 @@ def _full(
     cursors: dict[str, str | None],
     types_notes: list[str],
 ) -> RunResult:
-    before = {
-        r.name: schema.landing_columns(control, target.schema, r.name)
-        for r in relations
-    }
+    before = {r.name: target.columns_before(control, r.name) for r in relations}
     fresh = fresh_names(run_id, relations)
     loads, renames = load_fresh(
         master_url,

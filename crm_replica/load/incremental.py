@@ -157,7 +157,9 @@ def run(
                 target.time_zone,
             )
             notes = types_notes + schema.landing_notes(relations)
-            notes += schema.drift_notes(before, whole)
+            notes += schema.drift_notes(
+                {r.name: target.columns_before(replica, r.name) for r in whole}, whole
+            )
             with replica.transaction():
                 # Room for the merge's temporary table in memory (this session).
                 replica.execute("set local temp_buffers = '256MB'")

@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
+from crm_replica.db import catalog
 from crm_replica.errors import ReplicaError
 from crm_replica.load import runlog as meta
 from crm_replica.settings.schemas import CRM_TIME_ZONE
@@ -69,6 +70,16 @@ class Target:
     @classmethod
     def live(cls, landing: str, time_zone: str = CRM_TIME_ZONE) -> Target:
         return cls(landing, landing, time_zone=time_zone)
+
+    def columns_before(
+        self, conn: psycopg.Connection, table: str
+    ) -> list[catalog.Column]:
+        """The columns ``table`` had before the run, for its schema notes: where
+        it lands, else in the live landing schema (a sync lands beside it, in a
+        build area that starts empty)."""
+        return catalog.landing_columns(
+            conn, self.schema, table
+        ) or catalog.landing_columns(conn, self.types, table)
 
 
 @dataclass

@@ -429,9 +429,8 @@ class _Sync:
                 application=self.config.application,
                 deletes={t.name: t.deletes for t in self.config.tables},
             )
-            self.result.load.schema_changes += notes
             said = self.result.build.notes if self.result.build else []
-            self.result.notes += said
+            self.result.notes += said + notes
             meta.succeed(conn, run_id, notes + [f"models: {n}" for n in said])
             # The steps so far and the publish, in the publishing transaction: the
             # run log says this run published (meta.last_published) exactly when

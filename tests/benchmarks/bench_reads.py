@@ -114,7 +114,7 @@ def prepare(urls: dict, work: Path, scale: int) -> None:
             "-c",
             "import sys; from crm_replica.demo import setup;"
             " setup.ensure_master(sys.argv[1], seed=42, scale=int(sys.argv[2]));"
-            " setup.ensure_local_tables(sys.argv[3], sys.argv[1], seed=42)",
+            " setup.ensure_application(sys.argv[3], sys.argv[1], seed=42)",
             urls["master"],
             str(scale),
             urls["replica"],

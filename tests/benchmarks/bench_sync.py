@@ -156,7 +156,7 @@ def main() -> None:
                 sys.executable,
                 "-c",
                 "import sys; from crm_replica.demo import setup as demo;"
-                " demo.ensure_local_tables(sys.argv[1], sys.argv[2], seed=42)",
+                " demo.ensure_application(sys.argv[1], sys.argv[2], seed=42)",
                 urls["replica"],
                 master,
             ],

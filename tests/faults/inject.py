@@ -252,7 +252,7 @@ def main() -> int:
     ):
         urls = {"master": master, "replica": replica_url}
         demo.ensure_master(master, seed=42, scale=args.scale)
-        demo.ensure_local_tables(replica_url, master, seed=42)
+        demo.ensure_application(replica_url, master, seed=42)
         durations = {}
         for command in COMMANDS:  # how long each takes undisturbed
             started = time.monotonic()

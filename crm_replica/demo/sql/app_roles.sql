@@ -15,6 +15,8 @@ begin
     if not exists (select 1 from pg_roles where rolname = 'authenticator') then
         create role authenticator nologin noinherit;
     end if;
+    if not pg_has_role('authenticator', 'anon', 'member') then
+        grant anon, authenticated, service_role to authenticator;
+    end if;
 end
 $roles$;
-grant anon, authenticated, service_role to authenticator;

@@ -4,8 +4,8 @@
 -- them, tables only the application has, with foreign keys into them; row-level
 -- security and policies on every table (auth.uid() and membership tables); grants
 -- to Supabase's API roles; webhook triggers; the realtime publication; a view of
--- its own named like one of master's tables. A sync writes master's rows into its
--- tables and leaves every object here as it was.
+-- its own. A sync writes master's rows into its tables and leaves every object
+-- here as it was.
 --
 -- Run as the database's owner (Supabase's postgres). The roles anon,
 -- authenticated and service_role exist (app_roles.sql).
@@ -138,12 +138,11 @@ for each row execute function public.notify_backend();
 create trigger leads_webhook after insert or update on public.leads
 for each row execute function public.notify_backend();
 
--- The application's view named like master's table: its WhatsApp thread, read
--- from its conversations.
-create view public.whatsapp_messages with (security_invoker = on) as
+-- A view of the application's: the incoming messages of its leads, newest first.
+create view public.lead_inbox with (security_invoker = on) as
 select id, lead_id, message_content as content, "timestamp"
 from public.conversations
-where message_type in ('incoming', 'outgoing');
+where message_type = 'incoming';
 
 -- Row-level security on every table: a user reads what their memberships allow.
 alter table public.clients enable row level security;
@@ -212,7 +211,7 @@ grant select, insert, update on
     public.profiles, public.lead_members, public.notifications
 to authenticated;
 grant select on public.client_members, public.project_members,
-    public.conversation_members, public.whatsapp_messages
+    public.conversation_members, public.lead_inbox
 to authenticated;
 grant all on all tables in schema public to service_role;
 
