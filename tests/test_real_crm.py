@@ -77,13 +77,16 @@ def test_a_full_sync_publishes_every_master_column_with_masters_type(real):
 
 def test_the_run_notes_say_what_master_lacks(real):
     output = real["first"].output
-    assert "note: master_raw.leads has no last_message_from: the models read it as null" in output
-    assert "note: master_raw.agent_interaction_logs has no triggering_message_id" in output
+    lacks = "the models read it as null"
+    assert f"note: master_raw.leads has no last_message_from: {lacks}" in output
+    assert "note: master_raw.agent_interaction_logs has no triggering_message_id" in (
+        output
+    )
     with psycopg.connect(real["replica"]) as conn:
         notes = conn.execute(
             "select schema_changes from replica_meta.runs order by run_id desc limit 1"
         ).fetchone()[0]
-    said = "models: master_raw.lead_status_history has no changed_by: the models read it as null"
+    said = f"models: master_raw.lead_status_history has no changed_by: {lacks}"
     assert said in notes
 
 
