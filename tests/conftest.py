@@ -130,6 +130,48 @@ def rows_text(url: str, schema: str, table: str) -> list[str]:
         ]
 
 
+def masters_rows_text(
+    replica: str, master: str, table: str, schema: str = "public"
+) -> list[str]:
+    """Master's rows as the replica's ``schema.table`` holds them, as text,
+    sorted: master's columns in master's order, for the ids master has. In the
+    application's database the table also holds the application's own rows and
+    columns, which are not master's; a row master has that the replica lacks
+    shows as missing."""
+    with psycopg.connect(master) as conn:
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "select attname from pg_attribute where attrelid = %s::regclass"
+                " and attnum > 0 and not attisdropped order by attnum",
+                (f"public.{table}",),
+            )
+        ]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                psycopg.sql.SQL("select id from {}").format(
+                    psycopg.sql.Identifier("public", table)
+                )
+            )
+        ]
+    with psycopg.connect(
+        replica, options="-c TimeZone=UTC -c extra_float_digits=3"
+    ) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                psycopg.sql.SQL(
+                    "select row({})::text from {} as t where id = any(%s) order by 1"
+                ).format(
+                    psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)),
+                    psycopg.sql.Identifier(schema, table),
+                ),
+                (ids,),
+            )
+        ]
+
+
 def new_database(url: str, prefix: str) -> str:
     """A fresh empty database beside ``url``'s, for tests that break things."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"

@@ -9,7 +9,7 @@ import signal
 
 import psycopg
 import pytest
-from conftest import new_database, paused_sync, rows_text, run_cli
+from conftest import masters_rows_text, new_database, paused_sync, rows_text, run_cli
 
 from crm_replica.demo import setup as demo
 
@@ -40,8 +40,16 @@ def rename_leads(master: str, suffix: str) -> None:
 def app_view(replica: str) -> list[str]:
     with psycopg.connect(replica) as conn:
         return [
-            r[0] for r in conn.execute("select name from app.lead_names order by id")
+            r[0]
+            for r in conn.execute(
+                "select row(b.*)::text from app.lead_list b order by 1"
+            )
         ]
+
+
+def view_oid(replica: str) -> int:
+    with psycopg.connect(replica) as conn:
+        return conn.execute("select 'app.lead_list'::regclass::oid").fetchone()[0]
 
 
 def test_the_application_reads_the_previous_replica_until_the_publish(pair):
@@ -56,8 +64,10 @@ def test_the_application_reads_the_previous_replica_until_the_publish(pair):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert during == before
-    after = rows_text(pair["replica"], "public", "leads")
-    assert after == rows_text(pair["master"], "public", "leads") != before["leads"]
+    # leads is the application's table: master's rows are written into it.
+    after = masters_rows_text(pair["replica"], pair["master"], "leads")
+    assert after == rows_text(pair["master"], "public", "leads")
+    assert rows_text(pair["replica"], "public", "leads") != before["leads"]
 
 
 @pytest.mark.parametrize("fault", ["sigkill", "kill-backend"])
@@ -82,24 +92,38 @@ def test_a_sync_stopped_inside_the_publish_publishes_nothing(pair, fault):
     assert verify.exit_code == 0, verify.output
     again = run(pair, "sync")
     assert again.exit_code == 0, again.output
-    assert rows_text(pair["replica"], "public", "leads") == rows_text(
+    assert masters_rows_text(pair["replica"], pair["master"], "leads") == rows_text(
         pair["master"], "public", "leads"
     )
 
 
 def test_an_applications_view_follows_what_is_published(pair):
-    """Views bind to relations, not names: the application's own view over a
-    replica table is made to read the published one (and after a rollback, the
-    restored one), not the generation the old one became."""
+    """A view of the application's over a table the replica created makes that
+    table the application's: the publish writes its rows in place (and a
+    rollback puts them back), so the view reads what is published without being
+    re-created."""
     assert run(pair, "sync").exit_code == 0
     with psycopg.connect(pair["replica"], autocommit=True) as conn:
         conn.execute("create schema app")
-        conn.execute("create view app.lead_names as select id, name from public.leads")
+        conn.execute(
+            "create view app.lead_list as select id, origin"
+            " from public.lead_origins"
+        )
+    oid = view_oid(pair["replica"])
     first = app_view(pair["replica"])
-    rename_leads(pair["master"], " (2)")
-    assert run(pair, "sync").exit_code == 0
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute(
+            "insert into leads select (jsonb_populate_record(null::leads, to_jsonb(l)"
+            " || jsonb_build_object('id', gen_random_uuid(), 'phone', '+972500000009'"
+            "))).* from leads as l order by id limit 1"
+        )
+    result = run(pair, "sync")
+    assert result.exit_code == 0, result.output
+    assert "public.lead_origins (the application's table): 1 inserted" in (
+        result.output
+    )
     second = app_view(pair["replica"])
-    assert second == [n + " (2)" for n in first]
+    assert len(second) == len(first) + 1 and set(first) < set(second)
     assert run(pair, "rollback").exit_code == 0
     assert app_view(pair["replica"]) == first
     # The rollback is itself a publish: the replaced replica is a generation.
@@ -109,6 +133,7 @@ def test_an_applications_view_follows_what_is_published(pair):
     newest = int(listed.output.splitlines()[2].split()[0])
     assert run(pair, "rollback", "--to", str(newest)).exit_code == 0
     assert app_view(pair["replica"]) == second
+    assert view_oid(pair["replica"]) == oid
 
 
 def build_nodes(replica: str, kind: str = "model") -> set[str]:
@@ -152,7 +177,7 @@ def test_an_incremental_sync_rebuilds_only_what_changed(pair):
         pair["replica"], "test"
     )
     for table in ("conversations", "whatsapp_messages", "leads"):
-        assert rows_text(pair["replica"], "public", table) == rows_text(
+        assert masters_rows_text(pair["replica"], pair["master"], table) == rows_text(
             pair["master"], "public", table
         ), table
     assert run(pair, "verify").exit_code == 0
@@ -192,7 +217,7 @@ def test_a_full_sync_on_a_generation_compares_every_row(pair):
     result = run(pair, "sync", "--keep", "1")
     assert result.exit_code == 0, result.output
     for table in ("whatsapp_messages", "conversations", "leads"):
-        assert rows_text(pair["replica"], "public", table) == rows_text(
+        assert masters_rows_text(pair["replica"], pair["master"], table) == rows_text(
             pair["master"], "public", table
         ), table
     built = build_nodes(pair["replica"])

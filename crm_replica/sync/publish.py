@@ -404,7 +404,7 @@ def _the_applications(
     """Of the relations built for the models schema (the application's), those
     whose name is taken there by the application: its tables (written by rows)
     and its other objects (kept). A relation the replica published itself is
-    the application's once a table of the application's references it."""
+    the application's once a table or view of the application's depends on it."""
     ours = {*built, *before}
     tables, kept = [], []
     for rel in built:
@@ -413,7 +413,12 @@ def _the_applications(
         kind = _relkind(conn, rel.schema, rel.name)
         if kind is None:
             continue
-        if rel in before and not _referenced_by_others(conn, rel, ours):
+        if rel in before and not (
+            # Without a key its rows cannot be written in place: it is replaced,
+            # and a view of the application's over it re-created (said).
+            rows.table_key(conn, rel.schema, rel.name)
+            and _depended_on_by_others(conn, rel, ours)
+        ):
             continue
         if kind in ("r", "p"):
             tables.append(rel)
@@ -432,18 +437,25 @@ def _relkind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
     return row[0] if row else None
 
 
-def _referenced_by_others(
+def _depended_on_by_others(
     conn: psycopg.Connection, rel: Relation, ours: set[Relation]
 ) -> bool:
-    """A foreign key from a table that is not the replica's points at ``rel``."""
+    """A foreign key from a table, or a view, that is not the replica's depends
+    on ``rel`` (replacing it would drop the key or leave the view reading the old
+    table)."""
     rows = conn.execute(
         "select cn.nspname, c.relname from pg_constraint con"
         " join pg_class c on c.oid = con.conrelid"
         " join pg_namespace cn on cn.oid = c.relnamespace"
-        " join pg_class p on p.oid = con.confrelid"
-        " join pg_namespace pn on pn.oid = p.relnamespace"
-        " where con.contype = 'f' and pn.nspname = %s and p.relname = %s",
-        (rel.schema, rel.name),
+        " where con.contype = 'f' and con.confrelid = to_regclass(%(rel)s)"
+        " union"
+        " select vn.nspname, v.relname from pg_depend d"
+        " join pg_rewrite rw on rw.oid = d.objid"
+        " join pg_class v on v.oid = rw.ev_class"
+        " join pg_namespace vn on vn.oid = v.relnamespace"
+        " where d.classid = 'pg_rewrite'::regclass"
+        " and d.refobjid = to_regclass(%(rel)s) and v.oid <> d.refobjid",
+        {"rel": rel.ident.as_string(conn)},
     ).fetchall()
     return any(Relation(*r) not in ours for r in rows)
 
@@ -474,7 +486,10 @@ def write_rows(
         for rel in tables
     ]
     local_wins = schemas.conflict_policy == "local_wins"
-    for table in described:
+    swapped = _published(conn, schemas)
+    for rel, table in zip(tables, described, strict=True):
+        if rel in swapped:
+            rows.adopt(conn, table, schemas.meta)
         rows.plan(conn, table, schemas.meta, local_wins)
     refs = rows.references(conn, described)
     notes = rows.keep_referenced(
@@ -608,7 +623,7 @@ def add_master_columns(
         rel = Relation(schemas.models, name)
         if _relkind(conn, rel.schema, name) not in ("r", "p"):
             continue
-        if rel in before and not _referenced_by_others(conn, rel, before):
+        if rel in before and not _depended_on_by_others(conn, rel, before):
             continue
         missing = conn.execute(
             """

@@ -132,7 +132,7 @@ def _columns(conn: psycopg.Connection, schema: str, name: str) -> dict[str, dict
     }
 
 
-def _key(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
+def table_key(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
     """The table's primary key, else its first unique index without nulls."""
     rows = conn.execute(
         """
@@ -167,7 +167,7 @@ def describe(
     label = f"{schema}.{name}"
     have = _columns(conn, schema, name)
     want = _columns(conn, *built)
-    key = _key(conn, schema, name)
+    key = table_key(conn, schema, name)
     if not key:
         raise ReplicaError(
             f"{label} (the application's table) has no primary key or unique index:"
@@ -232,6 +232,25 @@ def _hash(table: AppTable, alias: str, cast: bool) -> sql.Composable:
         for c, t in table.stored_types.items()
     ]
     return sql.SQL("md5(row({})::text)").format(sql.SQL(", ").join(parts))
+
+
+def adopt(conn: psycopg.Connection, table: AppTable, meta: str) -> None:
+    """A table the replica published by swap that the application has taken (a
+    foreign key or a view of its own depends on it): every row it holds is the
+    replica's, so they are the base of its first publish by rows (a row master
+    deleted since is deleted, not left as the application's)."""
+    conn.execute(
+        sql.SQL(
+            "insert into {published} (table_name, row_key, row_hash)"
+            " select {name}, {key}, {hash} from {live} as t on conflict do nothing"
+        ).format(
+            published=sql.Identifier(meta, "published_rows"),
+            name=sql.Literal(table.label),
+            key=_key_json(table, "t"),
+            hash=_hash(table, "t", cast=False),
+            live=table.ident,
+        )
+    )
 
 
 def plan(
@@ -621,7 +640,7 @@ def restore(
     for label in tables:
         schema, name = label.split(".", 1)
         live = sql.Identifier(schema, name)
-        key = _key(conn, schema, name)
+        key = table_key(conn, schema, name)
         same = sql.SQL(" and ").join(
             sql.SQL("t.{k} = r.{k}").format(k=sql.Identifier(k)) for k in key
         )
