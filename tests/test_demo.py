@@ -19,27 +19,30 @@ def test_demo_twice_and_no_server_left(tmp_path):
     first = run_cli(["demo"], tmp_path)
     assert first.exit_code == 0, first.output
     assert "synthetic master created" in first.output
-    # The replica had the application's legacy tables before the first build.
-    assert "replica given the application's legacy local tables" in first.output
-    for table, count in (
-        ("conversations", "499"),
-        ("whatsapp_messages", "1,296"),
-        ("leads", "11"),
-        ("agent_interaction_logs", "191"),
-        ("conversation_audit_log", "14"),
-        ("lead_status_history", "138"),
+    # The replica is the application's database: master's rows are written into
+    # its tables, beside its own.
+    assert "replica made the application's database in small" in first.output
+    for table, count, own in (
+        ("clients", "2", "5"),
+        ("projects", "2", "5"),
+        ("leads", "11", "21"),
+        ("conversations", "499", "3"),
+        ("whatsapp_messages", "1,296", "0"),
+        ("agent_interaction_logs", "191", "0"),
+        ("conversation_audit_log", "14", "0"),
+        ("lead_status_history", "138", "0"),
     ):
         line = next(
             ln for ln in first.stdout.splitlines() if ln.startswith(table + " ")
         )
-        assert line.split()[1:] == [count, count, "match"], line
+        assert line.split()[1:] == [count, count, own, "match"], line
     assert "ERROR=0" in first.output and "WARN=0" in first.output
     assert not postgres_under(tmp_path)
 
     second = run_cli(["demo"], tmp_path)
     assert second.exit_code == 0, second.output
     assert "synthetic master reused" in second.output
-    assert "legacy local tables" not in second.output  # synced already
+    assert "application's database in small" not in second.output  # synced already
     assert "run 2," in second.output
     assert not postgres_under(tmp_path)
 

@@ -29,6 +29,7 @@ from crm_replica.db import (
     DEFAULT_LOCK_TIMEOUT,
     connect_master,
     connect_replica,
+    count_own_rows,
     count_rows,
     describe,
     explain,
@@ -439,20 +440,23 @@ def demo(master_url, replica_url, workdir, project_dir, seed, scale, wait) -> No
                 )
             config = load_config(place.project_dir)
             synced = _sync(place, config, None)
-            models = count_rows(
-                place.replica_url, _schemas(place, config).models, CRM_TABLES
+            schemas = _schemas(place, config)
+            models = count_rows(place.replica_url, schemas.models, CRM_TABLES)
+            own = count_own_rows(
+                place.replica_url, schemas.models, schemas.landing, CRM_TABLES
             )
         result, outcome = synced.load, synced.build
         assert result is not None and outcome is not None
         loads = {t.table_name: t for t in result.loads}
         click.echo(
             table(
-                ["table", "master", "replica", "checksum"],
+                ["table", "master", "replica", "application's own", "checksum"],
                 [
                     (
                         t,
                         loads[t].master_rows,
-                        models[t],
+                        (models[t] or 0) - own[t],
+                        own[t],
                         "match" if loads[t].matches else "DIFFERS",
                     )
                     for t in CRM_TABLES

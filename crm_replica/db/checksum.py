@@ -139,6 +139,35 @@ def count_rows(url: str, schema: str, tables: Sequence[str]) -> dict[str, int | 
     return counts
 
 
+def count_own_rows(
+    url: str, schema: str, landing: str, tables: Sequence[str]
+) -> dict[str, int]:
+    """Rows of ``schema.table`` whose id master's landing table lacks: the
+    application's own, in the application's database (0 where either is missing)."""
+    counts: dict[str, int] = {}
+    with connect_replica(url, autocommit=True) as conn:
+        for table in tables:
+            live, masters = (
+                sql.Identifier(schema, table),
+                sql.Identifier(landing, table),
+            )
+            both = conn.execute(
+                "select to_regclass(%s) is not null and to_regclass(%s) is not null",
+                (live.as_string(conn), masters.as_string(conn)),
+            ).fetchone()[0]
+            counts[table] = (
+                conn.execute(
+                    sql.SQL(
+                        "select count(*) from {} as t"
+                        " where not exists (select from {} as m where m.id = t.id)"
+                    ).format(live, masters)
+                ).fetchone()[0]
+                if both
+                else 0
+            )
+    return counts
+
+
 def count_and_checksum_columns(
     conn: psycopg.Connection,
     schema: str,

@@ -360,11 +360,6 @@ class _Sync:
         ]
 
     def _build(self, run_id: int, on_event) -> None:
-        with connect_replica(self.replica_url, autocommit=True) as conn:
-            added = publish.add_master_columns(
-                conn, self.schemas, self.config.application
-            )
-        self.result.columns_added = added
         selection = self._selection(run_id)
         runner_vars = {
             **self.schemas.dbt_vars(),
@@ -390,6 +385,13 @@ class _Sync:
             if exc.outcome is not None:
                 self.result.build = exc.outcome
             raise
+        # After the build, which archived the application's tables as they were
+        # (its first one): master's columns they lack, each table in a short
+        # transaction of its own, before the publish writes master's rows.
+        with connect_replica(self.replica_url, autocommit=True) as conn:
+            self.result.columns_added = publish.add_master_columns(
+                conn, self.schemas, self.config.application
+            )
 
     def _verify(self, run_id: int) -> None:
         assert self.result.load is not None
