@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PROJECT_DIR, new_database, rows_text, run_cli
+from conftest import PROJECT_DIR, masters_rows_text, new_database, rows_text, run_cli
 
 from crm_replica.demo import setup as demo
 from crm_replica.errors import EXIT_DBT_FAILED, EXIT_VERIFY_FAILED
@@ -124,7 +124,7 @@ def test_incremental_sync_end_to_end(pair):
     result = run(pair, "sync", "--mode", "incremental")
     assert result.exit_code == 0, result.output
     for table in CRM_TABLES:
-        assert rows_text(pair["replica"], "public", table) == rows_text(
+        assert masters_rows_text(pair["replica"], pair["master"], table) == rows_text(
             pair["master"], "public", table
         ), table
     dashboards = run(pair, "verify")

@@ -106,8 +106,7 @@ def test_an_applications_view_follows_what_is_published(pair):
     with psycopg.connect(pair["replica"], autocommit=True) as conn:
         conn.execute("create schema app")
         conn.execute(
-            "create view app.lead_list as select id, origin"
-            " from public.lead_origins"
+            "create view app.lead_list as select id, origin from public.lead_origins"
         )
     oid = view_oid(pair["replica"])
     first = app_view(pair["replica"])
