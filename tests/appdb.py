@@ -4,9 +4,9 @@ A PostgreSQL 15 server set up as Supabase sets one up (tests/supabase.py, with
 ``supabase_admin`` as its superuser): ``postgres`` is not a superuser (NOSUPERUSER
 CREATEDB CREATEROLE REPLICATION BYPASSRLS, and it may set session_replication_role),
 Supabase's API roles exist, and each application database is
-crm_replica/demo/sql/app_schema.sql with its rows (crm_replica.demo.application)
-and a view named like master's whatsapp_messages,
-owned by ``postgres``, which the runner connects as.
+crm_replica/demo/sql/app_schema.sql with its rows (crm_replica.demo.application),
+a view named like master's whatsapp_messages and Supabase's default privileges in
+public, owned by ``postgres``, which the runner connects as.
 
 ``catalog`` reads every object of the application's that a sync must leave as it
 was; ``assert_kept`` compares two readings.
@@ -46,7 +46,16 @@ def database(server: supabase.SupabaseLike, name: str, master_url: str) -> str:
     with psycopg.connect(url) as conn:
         application.create(conn, demo.master_ids(master_url), seed=42)
         conn.execute(NAMED_LIKE_MASTERS)
+        conn.execute(SUPABASE_DEFAULTS)
     return url
+
+
+#: A project made before late 2026: Supabase granted every new table in public
+#: to its API roles by default.
+SUPABASE_DEFAULTS = """
+    alter default privileges for role postgres in schema public
+    grant all on tables to anon, authenticated, service_role
+"""
 
 
 #: A view of the application's named like one of master's tables (a real CRM

@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import urllib.request
 from pathlib import Path
 
 import appdb
@@ -25,6 +27,24 @@ from crm_replica.demo import setup as demo
 
 ALICE, BOB = application.USERS["alice"], application.USERS["bob"]
 
+#: Who master lets read what, as a Supabase master does: row-level security and
+#: a policy on a table, a policy for a role the application's database lacks, a
+#: dashboard view granted to the API roles, and a table granted to nobody.
+MASTER_ACCESS = """
+do $$ begin
+    if not exists (select from pg_roles where rolname = 'crm_auditor') then
+        create role crm_auditor nologin;
+    end if;
+end $$;
+alter table public.agent_interaction_logs enable row level security;
+create policy logs_of_leads on public.agent_interaction_logs for select
+    to authenticated using (lead_id is not null);
+create policy auditors_read on public.agent_interaction_logs for select
+    to crm_auditor using (true);
+grant select on public.agent_interaction_logs to authenticated, crm_auditor;
+grant select on public.dashboard_business_kpis to anon, authenticated;
+"""
+
 MASTER_COLUMNS = """
 select string_agg(quote_ident(attname), ', ' order by attnum)
 from pg_attribute
@@ -36,6 +56,9 @@ where attrelid = %s::regclass and attnum > 0 and not attisdropped
 def app(clusters, supabase_app, tmp_path_factory) -> dict:
     master = new_database(clusters["master"], "appmaster")
     demo.ensure_master(master, seed=42, scale=1)
+    with psycopg.connect(master, autocommit=True) as conn:
+        application.create_roles(conn)
+        conn.execute(MASTER_ACCESS)
     replica = appdb.database(supabase_app, "crm_app", master)
     state = {
         "args": ["--master-url", master, "--replica-url", replica],
@@ -314,3 +337,153 @@ def test_a_sync_killed_inside_the_publish_leaves_the_applications_rows(app):
     result = sync(app)
     assert result.exit_code == 0, result.output
     assert master_rows(app, "leads") <= replica_rows(app, "leads")
+
+
+def api_read(url: str, role: str, text: str) -> list[tuple] | str:
+    """``text`` read as the Data API reads for ``role`` (a signed-in user's
+    claims for authenticated); the error's first line when it is refused."""
+    with psycopg.connect(url) as conn:
+        conn.execute(f"set local role {role}")
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)",
+            (json.dumps({"sub": str(ALICE), "role": role}),),
+        )
+        try:
+            return conn.execute(text).fetchall()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            return str(exc).splitlines()[0]
+
+
+def test_what_the_replica_creates_gets_masters_access_and_never_more(app):
+    """Point 7: master's row-level security, policies and grants on the tables
+    the replica creates in the application's schema; none on its own; judged
+    as Supabase's database linter does."""
+    replica, output = app["replica"], app["first"].output
+    policies = query(
+        replica,
+        "select tablename, policyname, roles::text, cmd, qual from pg_policies"
+        " where schemaname = 'public'"
+        " and tablename in ('agent_interaction_logs', 'dashboard_business_kpis')"
+        " order by 1, 2",
+    )
+    assert policies == [
+        (
+            "agent_interaction_logs",
+            "logs_of_leads",
+            "{authenticated}",
+            "SELECT",
+            "(lead_id IS NOT NULL)",
+        ),
+        ("dashboard_business_kpis", "as_master", "{anon,authenticated}", "ALL", "true"),
+    ]
+    assert (
+        "public.agent_interaction_logs: master's policy auditors_read cannot be"
+        ' made here (role "crm_auditor" does not exist): row-level security stays'
+        " on without it"
+    ) in output
+    assert "public.agent_interaction_logs: master grants crm_auditor" in output
+    # A user reads master's rows that master's policy lets them read.
+    (with_lead,) = query(
+        app["master"],
+        "select count(*) from agent_interaction_logs where lead_id is not null",
+    )[0]
+    assert with_lead > 0
+    assert api_read(
+        replica, "authenticated", "select count(*) from public.agent_interaction_logs"
+    ) == [(with_lead,)]
+    assert api_read(
+        replica, "anon", "select count(*) from public.agent_interaction_logs"
+    ) == ("permission denied for table agent_interaction_logs")
+    # A dashboard (a view on master, granted to the API roles) reads as there.
+    assert api_read(
+        replica, "anon", "select count(*) from public.dashboard_business_kpis"
+    ) == [(1,)]
+    # What master grants nobody, and the replica's own tables, no API role reads.
+    for table in ("lead_status_history", "lead_origins"):
+        for role in ("anon", "authenticated"):
+            refused = api_read(replica, role, f"select count(*) from public.{table}")
+            assert refused == f"permission denied for table {table}", (table, role)
+    # Supabase's linter: every table in public has row-level security on, every
+    # view there runs with its reader's rights.
+    assert (
+        query(
+            replica,
+            "select relname from pg_class where relnamespace = 'public'::regnamespace"
+            " and relkind in ('r', 'p') and not relrowsecurity",
+        )
+        == []
+    )
+    assert (
+        query(
+            replica,
+            "select relname from pg_class where relnamespace = 'public'::regnamespace"
+            " and relkind = 'v' and not coalesce(reloptions::text[] &&"
+            " array['security_invoker=on', 'security_invoker=true'], false)",
+        )
+        == []
+    )
+    # The replica's own schemas: no API role may enter them or read a relation.
+    reachable = query(
+        replica,
+        "select n.nspname, c.relname, r.rolname from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " cross join pg_roles r"
+        " where r.rolname in ('anon', 'authenticated')"
+        " and (n.nspname like 'replica%'"
+        "      or n.nspname in ('master_raw', 'local_archive'))"
+        " and c.relkind in ('r', 'p', 'v', 'm')"
+        " and (has_schema_privilege(r.oid, n.oid, 'usage')"
+        "      or has_table_privilege(r.oid, c.oid, 'select'))",
+    )
+    assert reachable == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["verify"],
+        ["report"],
+        ["extract-load", "--tables", "leads"],
+        ["build"],
+        ["analyze", "--out", "{work}/analyze"],
+        ["backup", "--out", "{work}/replica.dump"],
+        ["lint", "models/dashboards"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_every_command_works_as_supabases_postgres(app, command):
+    """Point 10: the runner connects as Supabase's postgres, which is not a
+    superuser (tests/appdb.py); every command works so (sync, rollback and
+    build are the other tests here)."""
+    rolsuper = query(
+        app["replica"], "select rolsuper from pg_roles where rolname = current_user"
+    )
+    assert rolsuper == [(False,)]
+    args = [a.format(work=app["work"]) for a in command]
+    urls = ["--replica-url", app["replica"]]
+    if command[0] not in ("report", "backup", "lint"):
+        urls = ["--master-url", app["master"], *urls]
+    result = run_cli([*args, *urls], app["work"])
+    assert result.exit_code == 0, result.output
+    assert "permission denied" not in result.output
+    assert "must be superuser" not in result.output
+
+
+def test_the_viewer_reads_as_supabases_postgres(app):
+    """`replica serve`'s pages, as the non-superuser postgres."""
+    from crm_replica.serve import open_server
+    from crm_replica.settings import schemas as settings
+
+    server = open_server(
+        app["replica"], PROJECT_DIR, settings.load(PROJECT_DIR), port=0, quiet=True
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for path in ("/", "/dashboards"):
+            with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=30) as r:
+                assert r.status == 200, path
+    finally:
+        server.shutdown()
+        server.server_close()

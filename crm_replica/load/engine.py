@@ -26,6 +26,7 @@ from psycopg import sql
 
 from crm_replica.db import (
     TypeLanding,
+    access,
     connect_master,
     connect_replica,
     database_error,
@@ -138,11 +139,14 @@ def _run(
     check_keys(relations, specs)
     refuse_row_security(coordinator, config.master_schema, [r.name for r in relations])
     lock_relations(coordinator, relations)
+    rules = access.read(coordinator, config.master_schema, [r.name for r in relations])
     with control.transaction():
         for name in dict.fromkeys((target.types, target.schema)):
             control.execute(
                 sql.SQL("create schema if not exists {}").format(sql.Identifier(name))
             )
+        # Who master lets read its tables, for the publish to give the same.
+        access.record(control, run_id, rules)
     # Each column's type as the replica has it; what is missing there is created
     # (in the live landing schema, each in a transaction of its own).
     types = TypeLanding(

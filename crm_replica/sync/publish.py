@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from crm_replica.db import relation_names
+from crm_replica.db import access, relation_names
 from crm_replica.errors import ReplicaError
 from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
 from crm_replica.settings import (
@@ -352,6 +352,7 @@ def publish(
         _create_schema(conn, rel.schema)
         _move(conn, build_schema(rel.schema), rel.name, rel.schema)
     drop_build_area(conn)
+    notes += _give_access(conn, schemas, run_id, built)
     conn.execute("set local search_path = ''")
     notes += recreate_views(conn, foreign, replace=True)
     conn.execute("set local search_path = default")
@@ -391,6 +392,30 @@ def publish(
             ).format(sql.Identifier(schemas.meta)),
             (live_run, generation_prefix(live_run), moved_out),
         )
+    return notes
+
+
+def _give_access(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    run_id: int,
+    published: Sequence[Relation],
+) -> list[str]:
+    """In a database Supabase's Data API serves (its API roles exist), what the
+    publish moved into the application's schema gets master's access (db.access);
+    what it moved into the replica's own schemas, none."""
+    if not access.api_roles_exist(conn):
+        return []
+    rules = access.recorded(conn, run_id)
+    notes = []
+    for rel in published:
+        kind = _relkind(conn, rel.schema, rel.name)
+        if kind is None:
+            continue
+        if rel.schema == schemas.models:
+            notes += access.give(conn, rel.schema, rel.name, kind, rules.get(rel.name))
+        else:
+            access.close(conn, rel.schema, rel.name, kind)
     return notes
 
 

@@ -1,15 +1,13 @@
 {{
     config(
-        materialized='view',
-        post_hook="{{ index_landing_table(source('master', 'conversation_audit_log')) }}",
+        post_hook="{{ primary_key_as_master('conversation_audit_log') }}",
     )
 }}
 {#
     Master's conversation_audit_log: every column master has, with master's types, in
-    master's order (master_select, from the catalog). A view over the landing
-    table, which the runner loads with master's primary key and this model's
-    indexes (index_landing_table): a copy would cost as much as the load again,
-    at every sync.
+    master's order (master_select, from the catalog), and master's primary key.
+    A table, as master's is: the application's database serves it (row-level
+    security, master's policies and grants: crm_replica/db/access.py).
 #}
 with staged as (
     select * from {{ ref('stg_master__conversation_audit_log') }}
