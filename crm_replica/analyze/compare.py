@@ -146,6 +146,8 @@ class TableAnalysis:
     orphans: list[str] = field(default_factory=list)
     nulls: dict[str, int] = field(default_factory=dict)  # columns to become not null
     notes: list[str] = field(default_factory=list)
+    #: what the application's schema has by this name that is not a table
+    in_the_way: str | None = None
     #: Master's columns of a type the replica cannot have, which a load lands as
     #: text (master's text output): "column TYPE landed as text (why)".
     as_text: list[str] = field(default_factory=list)
@@ -155,6 +157,22 @@ class TableAnalysis:
         """The replica's columns by master's name for them (its renames)."""
         columns = self.replica.columns if self.replica else []
         return {self.renames.get(c.name, c.name): c for c in columns}
+
+    @property
+    def needs_key(self) -> bool:
+        """Master's rows are written by key: the application's table has none."""
+        return bool(self.replica and self.master.key and not self.replica.key)
+
+    @property
+    def needs_ddl(self) -> bool:
+        """What the DDL adds is missing: the table, a column, the key, an index
+        (what it leaves to the application does not count)."""
+        return bool(
+            (self.replica is None and self.in_the_way is None)
+            or self.missing_columns
+            or self.needs_key
+            or self.missing_indexes
+        )
 
     @property
     def schema_differs(self) -> bool:
@@ -192,32 +210,27 @@ class Analysis:
         return next(t for t in self.tables if t.table == name)
 
 
-#: The one relation a view reads, when it reads one (a replica table that is a view
-#: over its landing table, through a staging view).
-_VIEW_BASE = """
-select array_agg(distinct d.refobjid::regclass::text)
-from pg_rewrite r join pg_depend d on d.objid = r.oid
-    and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-where r.ev_class = to_regclass(%s) and d.refobjid <> r.ev_class
-"""
+#: What a relation that is not a table is called, for what the DDL leaves.
+_KIND_WORDS = {"v": "view", "m": "materialized view", "f": "foreign table"}
+
+
+def relation_kind(conn: psycopg.Connection, schema: str, table: str) -> str | None:
+    """``schema.table``'s relkind, or None when there is no such relation."""
+    row = conn.execute(
+        "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
+        (sql.Identifier(schema, table).as_string(conn),),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def read_shape(conn: psycopg.Connection, schema: str, table: str) -> Shape | None:
-    """``schema.table`` from the catalog, or None when it is not a table. A view
-    that reads one relation only stands for that relation (the replica's views
-    over its landing tables)."""
+    """``schema.table`` from the catalog, or None when it is not a table (a view
+    of the application's named like master's table is not master's table)."""
     name = sql.Identifier(schema, table).as_string(conn)
-    for _ in range(5):
-        kind = conn.execute(
-            "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
-            (name,),
-        ).fetchone()
-        if kind is None or kind[0] != "v":
-            break
-        bases = conn.execute(_VIEW_BASE, (name,)).fetchone()[0] or []
-        if len(bases) != 1:
-            return None
-        name = bases[0]
+    kind = conn.execute(
+        "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
+        (name,),
+    ).fetchone()
     if kind is None or kind[0] not in ("r", "p"):
         return None
     columns = [
@@ -467,11 +480,14 @@ def analyze(
                 raise ReplicaError(f"table {MASTER_SCHEMA}.{name} not found on master")
             m = _typed_text(m, as_text[name])
             r = read_shape(replica, APP_SCHEMA, name)
+            kind = None if r else relation_kind(replica, APP_SCHEMA, name)
             if name in archived:
                 local = read_shape(replica, ARCHIVE_SCHEMA, name)
             else:
                 local = None if synced else r
             t = TableAnalysis(name, m, r, local, as_text=list(as_text[name].values()))
+            if kind is not None:
+                t.in_the_way = _KIND_WORDS.get(kind, "relation")
             compare_schema(t)
             if local is not None and local is not r:
                 # The renames of the legacy shape (the archive keeps old names).

@@ -71,39 +71,85 @@ _ENV.globals.update(
 
 
 def _ddl(a: Analysis) -> dict[str, list]:
-    """What the DDL does, in its order: tables altered, then created; their keys
-    and checks, indexes, foreign keys (those of created tables, and those the
-    replica's tables lack)."""
-    constraints = [
+    """What the DDL does, in its order. Only what the application's tables lack:
+    tables altered (master's columns added), then tables created (as master
+    defines them); the keys and checks of those it creates, and the primary key
+    an application's table lacks (master's rows are written by it); indexes;
+    the foreign keys of the tables it creates. What it leaves to the application
+    (``left``): anything that would change an application's column, default or
+    constraint, and an object of the application's in the way."""
+    created = [t for t in a.tables if t.replica is None and t.in_the_way is None]
+    keys = [(t, c) for t in created for c in t.master.constraints if c.kind != "f"]
+    keys += [
         (t, c)
         for t in a.tables
-        for c in (t.master.constraints if t.replica is None else t.missing_constraints)
-    ]
-    altered = [
-        t
-        for t in a.tables
-        if t.replica is not None
-        and (
-            t.renames
-            or t.missing_columns
-            or t.type_changes
-            or t.null_changes
-            or t.default_changes
-        )
+        if t.needs_key
+        for c in t.master.constraints
+        if c.kind == "p"
     ]
     return {
-        "altered": altered,
-        "created": [t for t in a.tables if t.replica is None],
-        "keys": [(t, c) for t, c in constraints if c.kind != "f"],
+        "altered": [t for t in a.tables if t.replica is not None and t.missing_columns],
+        "created": created,
+        "keys": keys,
         "indexes": [
             d
             for t in a.tables
+            if t.in_the_way is None
             for d in (
                 t.master.indexes.values() if t.replica is None else t.missing_indexes
             )
         ],
-        "foreign_keys": [(t, c) for t, c in constraints if c.kind == "f"],
+        "foreign_keys": [
+            (t, c) for t in created for c in t.master.constraints if c.kind == "f"
+        ],
+        "left": left_to_the_application(a),
     }
+
+
+def left_to_the_application(a: Analysis) -> list[str]:
+    """What the DDL does not change, one sentence each: it would drop, retype or
+    weaken something of the application's, or an object of its is in the way."""
+    out = []
+    for t in a.tables:
+        if t.in_the_way:
+            out.append(
+                f"{APP_SCHEMA}.{t.table} is the application's {t.in_the_way}: the"
+                f" replica publishes master's {t.table} beside it"
+                " (replica_shadow), and leaves it as it is"
+            )
+        if t.replica is None:
+            continue
+        for old, new in t.renames.items():
+            out.append(
+                f"{t.table}.{old} is master's {new}: the models read it by either"
+                " name; the application's column keeps its name"
+            )
+        for name, ours, theirs in t.type_changes:
+            out.append(
+                f"{t.table}.{name} is {ours}, master's {theirs}: master's values are"
+                " written as the application's type (a value that does not fit fails"
+                " the publish, naming it)"
+            )
+        for name, not_null in t.null_changes:
+            out.append(
+                f"{t.table}.{name} is "
+                + (
+                    "nullable here, not null on master"
+                    if not_null
+                    else "not null here, nullable on master"
+                )
+            )
+        for name, default in t.default_changes:
+            ours = next((c.default for c in t.replica.columns if c.name == name), None)
+            out.append(
+                f"{t.table}.{name}: the application's default"
+                f" {ours or 'none'} stays (master's: {default or 'none'})"
+            )
+        for c in t.missing_constraints:
+            if c.kind == "p" and t.needs_key:
+                continue
+            out.append(f"{t.table}: master's {c.name} ({c.definition}) is not added")
+    return out
 
 
 def differences(a: Analysis) -> list[str]:
