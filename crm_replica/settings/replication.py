@@ -147,7 +147,8 @@ def _application(path: Path, node: yaml.Node) -> Application:
                 raise _fail(path, value, "add_master_columns must be true or false")
             app = replace(app, add_master_columns=flag == "true")
         elif key == "replace":
-            app = replace(app, replace=_names(path, value, "replace"))
+            empty = isinstance(value, yaml.SequenceNode) and not value.value
+            app = replace(app, replace=() if empty else _names(path, value, key))
         else:
             raise _fail(
                 path,
