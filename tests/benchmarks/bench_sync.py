@@ -19,8 +19,16 @@ memory, max RSS):
   ``replica verify`` must pass;
 - ``replica sync --mode incremental`` with nothing changed on master.
 
+The replica is the application's database (demo.setup.ensure_application): the
+publish writes master's rows into its clients, projects, leads and conversations.
+During each full sync a reader reads the application's ``conversations`` as the
+application does (a lead's latest turns, by index) in a loop, and its slowest read
+is compared with the slowest of the same loop beside no sync (the baseline).
+
 It prints medians and the ratios the issue sets bars on: full sync / pg_dump pipe
-(bar 1.5), incremental / full sync (bar 15%), and peak memory (bar 300 MB).
+(bar 1.5), incremental / full sync (bar 15%), peak memory (bar 300 MB), the
+publish step of a full sync after a 1% change (bar 2 s) and the reader's slowest
+read during it (bar 50 ms).
 Timings are for this machine at this moment; nothing here asserts a time.
 """
 
@@ -33,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +139,57 @@ def change_master(master: str) -> tuple[int, int]:
     return added, updated
 
 
+class Reader(threading.Thread):
+    """The application reading its conversations in a loop (a lead's latest
+    turns, by index) until stopped; ``slowest``: its slowest read, in seconds."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.slowest, self.reads = url, 0.0, 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            leads = [
+                r[0]
+                for r in conn.execute(
+                    "select distinct lead_id from public.conversations"
+                    " where lead_id is not null limit 500"
+                )
+            ]
+            while not self.halt.is_set():
+                started = time.perf_counter()
+                conn.execute(
+                    "select id, status from public.conversations where lead_id = %s"
+                    ' order by "timestamp" desc limit 20',
+                    (leads[self.reads % len(leads)],),
+                ).fetchall()
+                self.slowest = max(self.slowest, time.perf_counter() - started)
+                self.reads += 1
+                time.sleep(0.005)
+
+    def stop(self) -> float:
+        self.halt.set()
+        self.join()
+        return self.slowest
+
+
+def reading(url: str, seconds: float) -> float:
+    """The reader's slowest read over ``seconds`` with no sync running."""
+    reader = Reader(url)
+    reader.start()
+    time.sleep(seconds)
+    return reader.stop()
+
+
+def publish_seconds(url: str) -> float:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select seconds from replica_meta.sync_steps where step = 'publish'"
+            " order by run_id desc limit 1"
+        ).fetchone()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=770)
@@ -172,16 +232,24 @@ def main() -> None:
         second, peak, _ = replica(urls, work, "sync")
         peaks.append(peak)
         print(f"second sync (no generation yet): {second:.2f} s", flush=True)
+        publishes, during, idle = [], [], []
         for i in range(args.repeat):
             added, updated = change_master(master)
             dumps.append(pg_dump_pipe(master, scratch))
+            idle.append(reading(urls["replica"], 5.0))
+            reader = Reader(urls["replica"])
+            reader.start()
             wall, peak, _ = replica(urls, work, "sync")
+            during.append(reader.stop())
+            publishes.append(publish_seconds(urls["replica"]))
             fulls.append(wall)
             peaks.append(peak)
             print(
                 f"round {i + 1} (+{added:,} messages, {updated:,} conversations"
                 f" updated): pg_dump | pg_restore {dumps[-1]:.2f} s,"
-                f" replica sync {wall:.2f} s ({peak:.0f} MB)",
+                f" replica sync {wall:.2f} s ({peak:.0f} MB), publish"
+                f" {publishes[-1]:.2f} s; slowest read {1000 * during[-1]:.1f} ms"
+                f" ({reader.reads:,} reads; {1000 * idle[-1]:.1f} ms beside no sync)",
                 flush=True,
             )
         for i in range(args.repeat):
@@ -217,6 +285,9 @@ def main() -> None:
         "incremental_percent_of_full": round(100 * incremental / full, 1),
         "nothing_changed_s": round(nothing, 2),
         "peak_rss_mb": round(max(peaks), 1),
+        "publish_s": round(statistics.median(publishes), 2),
+        "slowest_read_during_sync_ms": round(1000 * max(during), 1),
+        "slowest_read_beside_no_sync_ms": round(1000 * max(idle), 1),
         "verified_after_incremental": verified,
     }
     print(f"""
@@ -229,6 +300,13 @@ scale {args.scale} ({messages[0]:,} whatsapp_messages), median of {args.repeat}:
 {100 * incremental / full:.0f}% of the full sync (bar 15%)
   incremental, nothing changed            {nothing:6.2f} s
   peak memory of the runner               {max(peaks):6.1f} MB (bar 300 MB)""")
+    publish, slowest = statistics.median(publishes), max(during)
+    print(f"  publish step of a full sync (1%)        {publish:6.2f} s   (bar 2 s)")
+    print(
+        f"  slowest read of conversations during    {1000 * slowest:6.1f} ms"
+        f"  {slowest / max(max(idle), 1e-6):.1f}x the same reads beside no sync"
+        " (bar 50 ms)"
+    )
     print(json.dumps(report))
 
 
