@@ -33,10 +33,11 @@
     The select list of a staging model: every column `relation` has, as it is,
     in its order; then, for each column of `needs` ({name: type}: what the
     project's models read) that the relation lacks, `null::type as name`, said
-    once in the run's notes (a line `note: …` that the runner collects). A
-    master without a column the models read builds all the same.
+    once in the run's notes (a line `note: …` that the runner collects), or
+    its column `instead[name]` under that name when it has that one. A master
+    without a column the models read builds all the same.
 #}
-{% macro columns_or_null(relation, needs={}, alias=none) %}
+{% macro columns_or_null(relation, needs={}, alias=none, instead={}) %}
     {%- set present = catalog_columns(relation) -%}
     {%- set names = present | map(attribute='name') | list -%}
     {%- set items = [] -%}
@@ -45,8 +46,12 @@
     {%- endfor -%}
     {%- set missing = [] -%}
     {%- for name, type in needs.items() if execute and name not in names -%}
-        {%- do items.append('null::' ~ type ~ ' as ' ~ adapter.quote(name)) -%}
-        {%- do missing.append(name) -%}
+        {%- if instead.get(name) in names -%}
+            {%- do items.append(adapter.quote(instead[name]) ~ ' as ' ~ adapter.quote(name)) -%}
+        {%- else -%}
+            {%- do items.append('null::' ~ type ~ ' as ' ~ adapter.quote(name)) -%}
+            {%- do missing.append(name) -%}
+        {%- endif -%}
     {%- endfor -%}
     {%- if missing -%}
         {{ note(live_name(relation) ~ ' has no ' ~ missing | join(', ')

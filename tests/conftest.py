@@ -134,10 +134,11 @@ def masters_rows_text(
     replica: str, master: str, table: str, schema: str = "public"
 ) -> list[str]:
     """Master's rows as the replica's ``schema.table`` holds them, as text,
-    sorted: master's columns in master's order, for the ids master has. In the
-    application's database the table also holds the application's own rows and
-    columns, which are not master's; a row master has that the replica lacks
-    shows as missing."""
+    sorted: master's columns in master's order, for the keys master has (its
+    primary key). In the application's database the table also holds the
+    application's own rows and columns, which are not master's; a row master
+    has that the replica lacks shows as missing."""
+    ident = psycopg.sql.Identifier("public", table)
     with psycopg.connect(master) as conn:
         columns = [
             r[0]
@@ -147,12 +148,24 @@ def masters_rows_text(
                 (f"public.{table}",),
             )
         ]
-        ids = [
+        key = [
             r[0]
             for r in conn.execute(
-                psycopg.sql.SQL("select id from {}").format(
-                    psycopg.sql.Identifier("public", table)
-                )
+                "select a.attname from pg_constraint c"
+                " cross join unnest(c.conkey) with ordinality as k (attnum, n)"
+                " join pg_attribute a on a.attrelid = c.conrelid"
+                " and a.attnum = k.attnum"
+                " where c.conrelid = %s::regclass and c.contype = 'p' order by k.n",
+                (f"public.{table}",),
+            )
+        ]
+        key_text = psycopg.sql.SQL("row({})::text").format(
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, key))
+        )
+        keys = [
+            r[0]
+            for r in conn.execute(
+                psycopg.sql.SQL("select {} from {}").format(key_text, ident)
             )
         ]
     with psycopg.connect(
@@ -162,12 +175,13 @@ def masters_rows_text(
             r[0]
             for r in conn.execute(
                 psycopg.sql.SQL(
-                    "select row({})::text from {} as t where id = any(%s) order by 1"
+                    "select row({})::text from {} as t where {} = any(%s) order by 1"
                 ).format(
                     psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)),
                     psycopg.sql.Identifier(schema, table),
+                    key_text,
                 ),
-                (ids,),
+                (keys,),
             )
         ]
 
