@@ -142,8 +142,9 @@ def count_rows(url: str, schema: str, tables: Sequence[str]) -> dict[str, int | 
 def count_own_rows(
     url: str, schema: str, landing: str, tables: Sequence[str]
 ) -> dict[str, int]:
-    """Rows of ``schema.table`` whose id master's landing table lacks: the
-    application's own, in the application's database (0 where either is missing)."""
+    """Rows of ``schema.table`` whose key (master's primary key, as landed) master's
+    landing table lacks: the application's own, in the application's database
+    (0 where either table or the key is missing)."""
     counts: dict[str, int] = {}
     with connect_replica(url, autocommit=True) as conn:
         for table in tables:
@@ -151,18 +152,33 @@ def count_own_rows(
                 sql.Identifier(schema, table),
                 sql.Identifier(landing, table),
             )
-            both = conn.execute(
-                "select to_regclass(%s) is not null and to_regclass(%s) is not null",
-                (live.as_string(conn), masters.as_string(conn)),
-            ).fetchone()[0]
+            key = [
+                r[0]
+                for r in conn.execute(
+                    "select a.attname from pg_constraint c"
+                    " cross join unnest(c.conkey) as k (attnum)"
+                    " join pg_attribute a on a.attrelid = c.conrelid"
+                    " and a.attnum = k.attnum"
+                    " where c.conrelid = to_regclass(%s) and c.contype = 'p'"
+                    " and to_regclass(%s) is not null",
+                    (masters.as_string(conn), live.as_string(conn)),
+                )
+            ]
             counts[table] = (
                 conn.execute(
                     sql.SQL(
                         "select count(*) from {} as t"
-                        " where not exists (select from {} as m where m.id = t.id)"
-                    ).format(live, masters)
+                        " where not exists (select from {} as m where {})"
+                    ).format(
+                        live,
+                        masters,
+                        sql.SQL(" and ").join(
+                            sql.SQL("m.{k} = t.{k}").format(k=sql.Identifier(k))
+                            for k in key
+                        ),
+                    )
                 ).fetchone()[0]
-                if both
+                if key
                 else 0
             )
     return counts
