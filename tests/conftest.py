@@ -212,18 +212,23 @@ def synced(master_url, clusters, tmp_path_factory) -> dict[str, object]:
     }
 
 
+def need_postgresql_15(without: str) -> None:
+    """Skip, saying why (``without``: what cannot be done), where Debian's
+    PostgreSQL 15 is not installed; fail instead where CI requires it."""
+    if not supabase.available():
+        if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
+            pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
+        pytest.skip(
+            f"Debian's postgresql-15 is not installed (.ci/run installs it): {without}"
+        )
+
+
 @pytest.fixture(scope="session")
 def pg15(request) -> Iterator[supabase.SupabaseLike]:
     """Debian's PostgreSQL 15 server (with contrib: citext, hstore, ltree, cube),
     started for the session by tests/supabase.py."""
     wait_for_the_crms_new_day(request)
-    if not supabase.available():
-        if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
-            pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
-        pytest.skip(
-            "Debian's postgresql-15 is not installed (.ci/run installs it):"
-            " the PostgreSQL 15 server cannot start"
-        )
+    need_postgresql_15("the PostgreSQL 15 server cannot start")
     server = supabase.start()
     try:
         yield server
@@ -236,13 +241,7 @@ def supabase_app(request) -> Iterator[supabase.SupabaseLike]:
     """A second PostgreSQL 15 server, for the application's databases: its
     superuser is supabase_admin and its postgres is not one, as on Supabase
     (tests/appdb.py)."""
-    if not supabase.available():
-        if os.environ.get("CRM_REPLICA_REQUIRE_PG15"):
-            pytest.fail("Debian's postgresql-15 is not installed, and CI requires it")
-        pytest.skip(
-            "Debian's postgresql-15 is not installed (.ci/run installs it):"
-            " the application's database cannot be set up as Supabase's"
-        )
+    need_postgresql_15("the application's database cannot be set up as Supabase's")
     server = supabase.start("supabase_admin")
     try:
         appdb.prepare(server)

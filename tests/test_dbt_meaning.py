@@ -48,9 +48,9 @@ def failed_nodes(workdir: Path) -> set[str]:
     }
 
 
-def rows(url: str, query: str) -> list[tuple]:
+def rows(url: str, query: str, params: tuple | None = None) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute(query).fetchall()
+        return conn.execute(query, params).fetchall()
 
 
 def value(url: str, query: str):
@@ -196,39 +196,36 @@ def test_dashboards_equal_masters_views_on_every_compared_column(synced):
     assert processed > 0  # the comparison covers a non-trivial queue
 
 
-def test_replica_tables_have_the_indexes_the_app_pages_by(synced):
-    """The replica tables carry the indexes the application pages by, and its
-    query uses them."""
-    indexed = {
+def indexed_columns(url: str, schema: str) -> set[tuple[str, str]]:
+    """(table, first column) of each index of ``schema``'s tables."""
+    return {
         (r[0], r[1])
         for r in rows(
-            synced["replica"],
+            url,
             """select t.relname, a.attname
                from pg_index i
                join pg_class t on t.oid = i.indrelid
                join pg_namespace n on n.oid = t.relnamespace
                join pg_attribute a
                  on a.attrelid = t.oid and a.attnum = i.indkey[0]
-               where n.nspname = 'public'""",
+               where n.nspname = %s""",
+            (schema,),
         )
     }
+
+
+def test_replica_tables_have_the_indexes_the_app_pages_by(synced):
+    """The replica tables carry the indexes the application pages by, and its
+    query uses them."""
+    indexed = indexed_columns(synced["replica"], "public")
     with psycopg.connect(synced["replica"]) as conn:
         theirs = application_tables(conn)
     # The application's tables carry the application's indexes; the replica's
     # copies of them (replica_shadow), the models'.
     indexed |= {
-        (r[0], r[1])
-        for r in rows(
-            synced["replica"],
-            """select t.relname, a.attname
-               from pg_index i
-               join pg_class t on t.oid = i.indrelid
-               join pg_namespace n on n.oid = t.relnamespace
-               join pg_attribute a
-                 on a.attrelid = t.oid and a.attnum = i.indkey[0]
-               where n.nspname = 'replica_shadow'""",
-        )
-        if r[0] in theirs
+        pair
+        for pair in indexed_columns(synced["replica"], "replica_shadow")
+        if pair[0] in theirs
     }
     for pair in [
         ("leads", "id"),

@@ -437,8 +437,15 @@ def write(
     generation: int | None,
 ) -> None:
     """Archive, record the undo of, and write the planned rows; then the base."""
-    plan_rows = sql.SQL("{} as p").format(table.plan())
-    live = table.ident
+    # What both statements below read: the plan's rows and the live ones.
+    over = {
+        "name": sql.Literal(table.label),
+        "key": _key_json(table, "p"),
+        "plan": sql.SQL("{} as p").format(table.plan()),
+        "live": table.ident,
+        "same": _same_key(table, "t", "p"),
+    }
+    plan_rows, live = over["plan"], over["live"]
     if generation is not None:
         conn.execute(
             sql.SQL(
@@ -451,11 +458,7 @@ def write(
             ).format(
                 undo=sql.Identifier(meta, "row_undo"),
                 gen=sql.Literal(generation),
-                name=sql.Literal(table.label),
-                key=_key_json(table, "p"),
-                plan=plan_rows,
-                live=live,
-                same=_same_key(table, "t", "p"),
+                **over,
             )
         )
     conn.execute(
@@ -468,11 +471,7 @@ def write(
         ).format(
             archive=sql.Identifier(archive, "app_rows"),
             run=sql.Literal(run_id),
-            name=sql.Literal(table.label),
-            key=_key_json(table, "p"),
-            plan=plan_rows,
-            live=live,
-            same=_same_key(table, "t", "p"),
+            **over,
         )
     )
     table.counts = dict(
