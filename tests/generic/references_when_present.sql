@@ -2,7 +2,8 @@
     An observation (a warning): the model's non-null `column_name` values that
     `to`.`field` lacks, for a reference master keeps without a foreign key
     (agent_interaction_logs.triggering_message_id). A master without the column
-    has nothing to observe (said in the notes).
+    has nothing to observe (said in the notes). An anti-join (not exists): a
+    `not in` over a table without statistics yet is a loop over both.
 #}
 {% test references_when_present(model, column_name, to, field) %}
     {{ config(severity='warn') }}
@@ -13,12 +14,13 @@
 select null::text as value where false
     {%- else %}
 with validation_errors as (
-    select {{ column_name }} as value
-    from {{ model }}
+    select referencing.{{ column_name }} as value
+    from {{ model }} as referencing
     where
-        {{ column_name }} is not null
-        and {{ column_name }} not in (
-            select {{ field }} from {{ to }} where {{ field }} is not null
+        referencing.{{ column_name }} is not null
+        and not exists (
+            select 1 from {{ to }} as referenced
+            where referenced.{{ field }} = referencing.{{ column_name }}
         )
 )
 
