@@ -4,6 +4,7 @@ rebuilds. Real processes and real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -95,6 +96,58 @@ def test_a_sync_stopped_inside_the_publish_publishes_nothing(pair, fault):
     assert masters_rows_text(pair["replica"], pair["master"], "leads") == rows_text(
         pair["master"], "public", "leads"
     )
+
+
+def test_an_extract_load_alone_leaves_the_models_the_last_publishs(pair):
+    """extract-load replaces the landing tables and publishes no model: verify
+    --against snapshot checks each against the run it holds (the landing tables
+    the extract-load's, the models the sync's), and still sees a model row
+    changed since."""
+    assert run(pair, "sync").exit_code == 0
+    published = {t: rows_text(pair["replica"], "public", t) for t in ("leads",)}
+    rename_leads(pair["master"], " (later)")
+    with psycopg.connect(pair["master"], autocommit=True) as conn:
+        conn.execute(
+            "delete from whatsapp_messages where id = (select id from"
+            " whatsapp_messages order by id limit 1)"
+        )
+    assert run(pair, "extract-load").exit_code == 0
+    assert rows_text(pair["replica"], "public", "leads") == published["leads"]
+    snapshot = run(pair, "verify", "--against", "snapshot")
+    assert snapshot.exit_code == 0, snapshot.output
+    live = run(pair, "verify", "--json")  # master moved on: the models did not
+    assert live.exit_code == 1
+    differ = {
+        (c["layer"], c["table"])
+        for c in json.loads(live.stdout)["checks"]
+        if not c["matches"]
+    }
+    assert ("models", "leads") in differ
+    assert ("models", "whatsapp_messages") in differ
+    assert not {layer for layer, _ in differ} & {"landing"}
+    with psycopg.connect(pair["replica"], autocommit=True) as conn:
+        conn.execute(
+            "update public.whatsapp_messages set content = content || '.' where"
+            " id = (select id from public.whatsapp_messages order by id limit 1)"
+        )
+        # One of master's rows in the application's table, changed by it.
+        conn.execute(
+            "update public.leads set name = name || '!' where id = (select"
+            " (row_key->>'id')::uuid from replica_meta.published_rows"
+            " where table_name = 'public.leads' order by 1 limit 1)"
+        )
+    tampered = run(pair, "verify", "--against", "snapshot", "--json")
+    assert tampered.exit_code == 1, tampered.output
+    differ = {
+        (c["layer"], c["table"])
+        for c in json.loads(tampered.stdout)["checks"]
+        if not c["matches"]
+    }
+    assert differ == {("models", "whatsapp_messages"), ("models", "leads")}
+    assert run(pair, "build").exit_code == 0
+    for extra in ([], ["--against", "snapshot"]):
+        result = run(pair, "verify", *extra)
+        assert result.exit_code == 0, result.output
 
 
 def test_an_applications_view_follows_what_is_published(pair):

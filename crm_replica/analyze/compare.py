@@ -32,6 +32,7 @@ from crm_replica.db import (
     describe,
     describe_relation,
     refuse_row_security,
+    relation_kind,
 )
 from crm_replica.errors import ReplicaError
 from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA, Schemas
@@ -214,24 +215,11 @@ class Analysis:
 _KIND_WORDS = {"v": "view", "m": "materialized view", "f": "foreign table"}
 
 
-def relation_kind(conn: psycopg.Connection, schema: str, table: str) -> str | None:
-    """``schema.table``'s relkind, or None when there is no such relation."""
-    row = conn.execute(
-        "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
-        (sql.Identifier(schema, table).as_string(conn),),
-    ).fetchone()
-    return row[0] if row else None
-
-
 def read_shape(conn: psycopg.Connection, schema: str, table: str) -> Shape | None:
     """``schema.table`` from the catalog, or None when it is not a table (a view
     of the application's named like master's table is not master's table)."""
     name = sql.Identifier(schema, table).as_string(conn)
-    kind = conn.execute(
-        "select c.relkind::text from pg_class c where c.oid = to_regclass(%s)",
-        (name,),
-    ).fetchone()
-    if kind is None or kind[0] not in ("r", "p"):
+    if relation_kind(conn, schema, table) not in ("r", "p"):
         return None
     columns = [
         ColumnDef(*row)

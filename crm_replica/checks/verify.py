@@ -38,6 +38,7 @@ from crm_replica.db import (
     refuse_row_security,
     row_hashes,
     shape,
+    table_key,
 )
 from crm_replica.db import time_zone as db_time_zone
 from crm_replica.errors import CheckAborted, ReplicaError
@@ -180,18 +181,35 @@ def _replica_read(
     landing: str,
     applications: dict[str, str],
     shadow: str,
+    published: tuple[str, str] | None = None,
 ) -> tuple[str, sql.Composable | None]:
     """Where a layer's copy of ``table`` is read, and which of its rows (None:
     all). A table of the application's holds master's rows among its own: the
     rows whose key master's landing table has, on master's columns, are
     compared (a master row it lacks is a count short; one it changed, a
-    checksum off). Where the application keeps an object of its own under a
-    model's name, the replica's copy is in ``shadow``."""
+    checksum off); ``published`` (the run log's schema and the table's label):
+    the landing tables are a later run's, and the rows compared are those the
+    last publish wrote (sync.rows keeps their keys). Where the application keeps
+    an object of its own under a model's name, the replica's copy is in
+    ``shadow``."""
     kind = applications.get(table) if layer == "models" else None
     if kind == "kept":
         return shadow, None
     if kind != "table":
         return schema, None
+    if published is not None:
+        key = table_key(replica, schema, table)
+        return schema, sql.SQL(
+            "exists (select 1 from {rows} as b where b.table_name = {label}"
+            " and b.row_key = jsonb_build_object({key}))"
+        ).format(
+            rows=sql.Identifier(published[0], "published_rows"),
+            label=sql.Literal(published[1]),
+            key=sql.SQL(", ").join(
+                sql.SQL("{}, t.{}").format(sql.Literal(k), sql.Identifier(k))
+                for k in key
+            ),
+        )
     landed = shape(replica, landing, table)
     if landed is None or not landed.key:
         return schema, None
@@ -378,10 +396,47 @@ def _against_snapshot(
         run,
         applications=_application_relations(replica, models),
         shadow=shadow,
+        model_loads=_published_loads(replica, models, loads) if meta_exists else {},
     )
     result.unpublished = unpublished
     replica.rollback()
     return result
+
+
+def _published_loads(
+    replica: psycopg.Connection, models: str, loads: dict[str, meta.TableLoad]
+) -> dict[str, meta.TableLoad | None]:
+    """The figures of the run each model was last published from, where they are
+    not the landing tables' (``loads``): an extract-load alone replaces the
+    landing tables and leaves the models the last publish's. None: that run
+    recorded no load of the table."""
+    found = replica.execute(
+        "select to_regclass(%s) is not null and to_regclass(%s) is not null",
+        (f"{meta.META_SCHEMA}.published", f"{meta.META_SCHEMA}.application_relations"),
+    ).fetchone()[0]
+    if not found:
+        return {}
+    runs = replica.execute(
+        sql.SQL(
+            "select relation_name, run_id from {p} where schema_name = %s union"
+            " select relation_name, run_id from {a} where schema_name = %s"
+            " and kind = 'table'"
+        ).format(
+            p=sql.Identifier(meta.META_SCHEMA, "published"),
+            a=sql.Identifier(meta.META_SCHEMA, "application_relations"),
+        ),
+        (models, models),
+    ).fetchall()
+    of_run: dict[int, dict[str, meta.TableLoad]] = {}
+    differ: dict[str, meta.TableLoad | None] = {}
+    for table, run_id in runs:
+        if run_id not in of_run:
+            of_run[run_id] = meta.loads_of(replica, run_id)
+        theirs, ours = of_run[run_id].get(table), loads.get(table)
+        figures = (theirs.master_rows, theirs.master_checksum) if theirs else None
+        if ours is None or figures != (ours.master_rows, ours.master_checksum):
+            differ[table] = theirs
+    return differ
 
 
 def against_loads(
@@ -395,21 +450,34 @@ def against_loads(
     landing_measured: bool = False,
     applications: dict[str, str] | None = None,
     shadow: str = Schemas.shadow,
+    model_loads: dict[str, meta.TableLoad | None] | None = None,
 ) -> VerifyResult:
     """The landing tables and the models (None: not them) against a run's master
     figures (``loads``). ``landing_measured``: the loads' replica figures were
     measured on these very landing tables (a sync's build, which nothing else
-    wrote since): they are used instead of reading the tables again."""
+    wrote since): they are used instead of reading the tables again.
+    ``model_loads``: the models published from another run than the landing
+    tables', with that run's figures."""
     checks = []
+    model_loads = model_loads or {}
     for table in tables:
-        load = loads.get(table)
         # The run's checksum hashed master's columns in master's order, which the
         # landing table keeps; a model may order them otherwise.
         order = shape(replica, landing, table)
-        stored = load is not None and load.master_checksum is not None
+        landed = loads.get(table)
+        stored = landed is not None and landed.master_checksum is not None
         for layer, live in _layers(table, stored, landing, models):
+            behind = layer == "models" and table in model_loads
+            load = model_loads[table] if behind else loads.get(table)
             schema, within = _replica_read(
-                replica, layer, live, table, landing, applications or {}, shadow
+                replica,
+                layer,
+                live,
+                table,
+                landing,
+                applications or {},
+                shadow,
+                published=(meta.META_SCHEMA, f"{live}.{table}") if behind else None,
             )
             r_rel = shape(replica, schema, table)
             # The run recorded master's shape only as a checksum: compare whole rows

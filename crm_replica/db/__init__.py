@@ -10,9 +10,11 @@ from crm_replica.db.catalog import (
     describe_relation,
     landing_columns,
     list_tables,
+    relation_kind,
     relation_names,
     same_type,
     shape,
+    table_key,
 )
 from crm_replica.db.checksum import (
     count_and_checksum,
@@ -52,6 +54,8 @@ from crm_replica.db.landtypes import TypeLanding
 from crm_replica.db.secrets import one_line, url_password
 
 __all__ = [
+    "relation_kind",
+    "table_key",
     "relation_names",
     "TypeLanding",
     "describe_relation",

@@ -197,12 +197,9 @@ def give(
     notes: list[str] = []
     _revoke_api_roles(conn, ident)
     conn.execute(sql.SQL("revoke all on {} from public").format(ident))
-    if kind in ("v", "m"):
-        if kind == "v":
-            conn.execute(
-                sql.SQL("alter view {} set (security_invoker = on)").format(ident)
-            )
-    else:
+    if kind == "v":
+        conn.execute(sql.SQL("alter view {} set (security_invoker = on)").format(ident))
+    elif kind != "m":
         conn.execute(sql.SQL("alter table {} enable row level security").format(ident))
     if rules is None:
         return notes

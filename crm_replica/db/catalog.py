@@ -132,6 +132,16 @@ def _find(conn: psycopg.Connection, schema: str, name: str) -> tuple | None:
     ).fetchone()
 
 
+def relation_kind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
+    """``schema.name``'s relkind (pg_class.relkind), or None when there is none."""
+    row = conn.execute(
+        "select c.relkind::text from pg_class c join pg_namespace n"
+        " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
+        (schema, name),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _primary_key(conn: psycopg.Connection, oid: int) -> list[str]:
     return [r[0] for r in conn.execute(_PRIMARY_KEY, (oid,)).fetchall()]
 
@@ -274,3 +284,23 @@ def relation_names(
             (schema, list(kinds)),
         ).fetchall()
     ]
+
+
+def table_key(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
+    """The table's primary key, else its first unique index without nulls."""
+    rows = conn.execute(
+        """
+        select i.indisprimary, array_agg(a.attname order by k.ord)
+        from pg_index i
+        join pg_class c on c.oid = i.indrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        cross join unnest(i.indkey) with ordinality as k (attnum, ord)
+        join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
+        where n.nspname = %s and c.relname = %s and i.indisunique
+          and i.indpred is null and i.indexprs is null
+        group by i.indexrelid, i.indisprimary
+        order by i.indisprimary desc, i.indexrelid
+        """,
+        (schema, name),
+    ).fetchall()
+    return list(rows[0][1]) if rows else []

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from crm_replica.db.catalog import relation_kind, shape
 from crm_replica.db.connect import connect_replica
 
 #: Per column, the type's own 64-bit hash where it is the same function in every
@@ -152,18 +153,12 @@ def count_own_rows(
                 sql.Identifier(schema, table),
                 sql.Identifier(landing, table),
             )
-            key = [
-                r[0]
-                for r in conn.execute(
-                    "select a.attname from pg_constraint c"
-                    " cross join unnest(c.conkey) as k (attnum)"
-                    " join pg_attribute a on a.attrelid = c.conrelid"
-                    " and a.attnum = k.attnum"
-                    " where c.conrelid = to_regclass(%s) and c.contype = 'p'"
-                    " and to_regclass(%s) is not null",
-                    (masters.as_string(conn), live.as_string(conn)),
-                )
-            ]
+            masters_shape = shape(conn, landing, table)
+            key = (
+                list(masters_shape.key)
+                if masters_shape and relation_kind(conn, schema, table)
+                else []
+            )
             counts[table] = (
                 conn.execute(
                     sql.SQL(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from crm_replica.db import access, relation_names
+from crm_replica.db import access, relation_kind, relation_names, table_key
 from crm_replica.errors import ReplicaError
 from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
 from crm_replica.settings import (
@@ -441,7 +441,7 @@ def _the_applications(
         if rel in before and not (
             # Without a key its rows cannot be written in place: it is replaced,
             # and a view of the application's over it re-created (said).
-            rows.table_key(conn, rel.schema, rel.name)
+            table_key(conn, rel.schema, rel.name)
             and _depended_on_by_others(conn, rel, ours)
         ):
             continue
@@ -453,13 +453,9 @@ def _the_applications(
 
 
 def _relkind(conn: psycopg.Connection, schema: str, name: str) -> str | None:
-    row = conn.execute(
-        "select c.relkind::text from pg_class c join pg_namespace n"
-        " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s"
-        " and c.relkind = any(%s)",
-        (schema, name, ["r", "p", "v", "m", "f"]),
-    ).fetchone()
-    return row[0] if row else None
+    """The kind of ``schema.name`` when it is a table, view or foreign table."""
+    kind = relation_kind(conn, schema, name)
+    return kind if kind in (*_KINDS, "f") else None
 
 
 def _depended_on_by_others(
@@ -564,15 +560,7 @@ def _landing_of(
 
 
 def _kind_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    return (
-        conn.execute(
-            "select count(*) from pg_class c join pg_namespace n"
-            " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s"
-            " and c.relkind = any(%s)",
-            (schema, name, list(_KINDS)),
-        ).fetchone()[0]
-        > 0
-    )
+    return relation_kind(conn, schema, name) in _KINDS
 
 
 def prune(conn: psycopg.Connection, schemas: Schemas, keep: int) -> list[int]:

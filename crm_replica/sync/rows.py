@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from crm_replica.db import table_key
 from crm_replica.errors import ReplicaError
 
 DDL = """
@@ -130,26 +131,6 @@ def _columns(conn: psycopg.Connection, schema: str, name: str) -> dict[str, dict
         r[0]: {"type": r[1], "notnull": r[2], "has_default": r[3], "full_type": r[4]}
         for r in rows
     }
-
-
-def table_key(conn: psycopg.Connection, schema: str, name: str) -> list[str]:
-    """The table's primary key, else its first unique index without nulls."""
-    rows = conn.execute(
-        """
-        select i.indisprimary, array_agg(a.attname order by k.ord)
-        from pg_index i
-        join pg_class c on c.oid = i.indrelid
-        join pg_namespace n on n.oid = c.relnamespace
-        cross join unnest(i.indkey) with ordinality as k (attnum, ord)
-        join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
-        where n.nspname = %s and c.relname = %s and i.indisunique
-          and i.indpred is null and i.indexprs is null
-        group by i.indexrelid, i.indisprimary
-        order by i.indisprimary desc, i.indexrelid
-        """,
-        (schema, name),
-    ).fetchall()
-    return list(rows[0][1]) if rows else []
 
 
 def describe(
