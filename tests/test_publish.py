@@ -125,6 +125,8 @@ def test_an_extract_load_alone_leaves_the_models_the_last_publishs(pair):
     assert ("models", "leads") in differ
     assert ("models", "whatsapp_messages") in differ
     assert not {layer for layer, _ in differ} & {"landing"}
+    assert "public.leads, " in live.stderr
+    assert "replica build publishes them" in live.stderr
     with psycopg.connect(pair["replica"], autocommit=True) as conn:
         conn.execute(
             "update public.whatsapp_messages set content = content || '.' where"

@@ -94,6 +94,9 @@ class VerifyResult:
     #: checked) are not there: the models were not checked, only the landing
     #: tables. None: the models were checked.
     unpublished: list[str] | None = None
+    #: The models published from an earlier run than the landing tables' (an
+    #: extract-load alone since): they hold that run's rows.
+    behind: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -367,8 +370,23 @@ def verify(
                         )
                     )
             master.rollback()
+            behind = _behind(replica, models, tables) if checked_models else []
         replica.rollback()
-    return VerifyResult("master", _ordered(checks), unpublished=unpublished)
+    return VerifyResult(
+        "master", _ordered(checks), unpublished=unpublished, behind=behind
+    )
+
+
+def _behind(
+    replica: psycopg.Connection, models: str, tables: Sequence[str]
+) -> list[str]:
+    """The models of ``tables`` published from an earlier run than the landing
+    tables'."""
+    if not meta.has_run_log(replica):
+        return []
+    loads = {t.table_name: t for t in meta.last_loads(replica)}
+    behind = _published_loads(replica, models, loads, tables)
+    return sorted(f"{models}.{t}" for t in behind)
 
 
 def _against_snapshot(
@@ -387,6 +405,9 @@ def _against_snapshot(
         replica.execute(last_run, ("succeeded",)).fetchone()[0] if meta_exists else None
     )
     unpublished = _unpublished(replica, models, tables)
+    result_behind = (
+        _published_loads(replica, models, loads, tables) if meta_exists else {}
+    )
     result = against_loads(
         replica,
         tables,
@@ -396,15 +417,19 @@ def _against_snapshot(
         run,
         applications=_application_relations(replica, models),
         shadow=shadow,
-        model_loads=_published_loads(replica, models, loads) if meta_exists else {},
+        model_loads=result_behind,
     )
     result.unpublished = unpublished
+    result.behind = [f"{models}.{t}" for t in sorted(result_behind)]
     replica.rollback()
     return result
 
 
 def _published_loads(
-    replica: psycopg.Connection, models: str, loads: dict[str, meta.TableLoad]
+    replica: psycopg.Connection,
+    models: str,
+    loads: dict[str, meta.TableLoad],
+    tables: Sequence[str],
 ) -> dict[str, meta.TableLoad | None]:
     """The figures of the run each model was last published from, where they are
     not the landing tables' (``loads``): an extract-load alone replaces the
@@ -433,8 +458,10 @@ def _published_loads(
         if run_id not in of_run:
             of_run[run_id] = meta.loads_of(replica, run_id)
         theirs, ours = of_run[run_id].get(table), loads.get(table)
+        if table not in tables or ours is None:
+            continue
         figures = (theirs.master_rows, theirs.master_checksum) if theirs else None
-        if ours is None or figures != (ours.master_rows, ours.master_checksum):
+        if figures != (ours.master_rows, ours.master_checksum):
             differ[table] = theirs
     return differ
 
@@ -543,7 +570,13 @@ def summary_line(result: VerifyResult) -> str:
                 else "checksum differs"
             ]
         parts.append(f"{check.name} ({'; '.join(detail)})")
-    return f"{len(parts)} of {len(result.checks)} checks differ: " + ", ".join(parts)
+    line = f"{len(parts)} of {len(result.checks)} checks differ: " + ", ".join(parts)
+    if result.against == "master" and result.behind:
+        line += (
+            f"; {', '.join(result.behind)} are the last publish's rows, the landing"
+            " tables a later extract-load's (replica build publishes them)"
+        )
+    return line
 
 
 def to_json(result: VerifyResult) -> str:
