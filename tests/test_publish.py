@@ -12,7 +12,9 @@ import psycopg
 import pytest
 from conftest import masters_rows_text, new_database, paused_sync, rows_text, run_cli
 
+from crm_replica.analyze import compare as analyze
 from crm_replica.demo import setup as demo
+from crm_replica.settings import Application
 
 
 @pytest.fixture
@@ -150,6 +152,83 @@ def test_an_extract_load_alone_leaves_the_models_the_last_publishs(pair):
     for extra in ([], ["--against", "snapshot"]):
         result = run(pair, "verify", *extra)
         assert result.exit_code == 0, result.output
+
+
+def test_a_master_column_the_application_names_otherwise(pair, tmp_path):
+    """replication.yml's application: columns: maps master's leads.phone to the
+    application's leads.mobile: the publish writes master's phones there (and
+    adds no phone column), verify compares them so and still sees one changed,
+    the legacy leads are read by the application's name, and analyze's DDL does
+    not add the column either."""
+    with psycopg.connect(pair["replica"], autocommit=True) as conn:
+        conn.execute("alter table public.leads rename column phone to mobile")
+    config = tmp_path / "replication.yml"
+    config.write_text("application:\n  columns:\n    leads: {phone: mobile}\n")
+    synced = run(pair, "sync", "--config", str(config))
+    assert synced.exit_code == 0, synced.output
+    with psycopg.connect(pair["replica"]) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'public' and table_name = 'leads'"
+            )
+        }
+        assert "mobile" in columns and "phone" not in columns
+        written = dict(
+            conn.execute("select id::text, mobile from public.leads").fetchall()
+        )
+        review = conn.execute(
+            "select table_schema from information_schema.tables"
+            " where table_name = 'local_only_leads'"
+        ).fetchone()[0]
+        legacy = conn.execute(
+            f"select count(*), count(phone) from {review}.local_only_leads"
+        ).fetchone()
+    with psycopg.connect(pair["master"]) as conn:
+        master = dict(conn.execute("select id::text, phone from leads").fetchall())
+    assert {k: written[k] for k in master} == master
+    assert legacy[0] > 0 and legacy[1] == legacy[0]  # read from mobile
+    for extra in ([], ["--against", "snapshot"]):
+        result = run(pair, "verify", *extra)
+        assert result.exit_code == 0, result.output
+    some = sorted(master)[0]
+    with psycopg.connect(pair["replica"], autocommit=True) as conn:
+        conn.execute(
+            "update public.leads set mobile = '+000' where id = %s::uuid", (some,)
+        )
+    examples = {"--against": [], "--json": [f"id={some} differs"]}
+    for extra in (["--json"], ["--against", "snapshot", "--json"]):
+        result = run(pair, "verify", *extra)
+        assert result.exit_code == 1, result.output
+        differ = [
+            (c["layer"], c["table"], c["examples"])
+            for c in json.loads(result.stdout)["checks"]
+            if not c["matches"]
+        ]
+        assert differ == [("models", "leads", examples[extra[0]])]
+    plan = analyze.analyze(
+        pair["master"],
+        pair["replica"],
+        tables=("leads",),
+        application=Application(columns=(("leads", (("phone", "mobile"),)),)),
+    )
+    leads = plan.table("leads")
+    assert "phone" not in {c.name for c in leads.missing_columns}
+    assert leads.renames == {"mobile": "phone"}
+
+
+def test_a_column_map_that_does_not_fit_is_one_error(pair, tmp_path):
+    config = tmp_path / "replication.yml"
+    config.write_text("application:\n  columns:\n    leads: {phone: cell}\n")
+    before = rows_text(pair["replica"], "public", "leads")
+    result = run(pair, "sync", "--config", str(config))
+    assert result.exit_code != 0
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "public.leads" in errors[0] and "no column cell" in errors[0]
+    assert "Traceback" not in result.output
+    assert rows_text(pair["replica"], "public", "leads") == before
 
 
 def test_an_applications_view_follows_what_is_published(pair):

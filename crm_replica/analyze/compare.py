@@ -35,7 +35,13 @@ from crm_replica.db import (
     relation_kind,
 )
 from crm_replica.errors import ReplicaError
-from crm_replica.settings import CRM_TABLES, DASHBOARD_VIEWS, MASTER_SCHEMA, Schemas
+from crm_replica.settings import (
+    CRM_TABLES,
+    DASHBOARD_VIEWS,
+    MASTER_SCHEMA,
+    Application,
+    Schemas,
+)
 
 APP_SCHEMA = "public"
 ARCHIVE_SCHEMA = "local_archive"
@@ -270,13 +276,15 @@ def _rename_in(definition: str, renames: dict[str, str]) -> str:
     return definition
 
 
-def compare_schema(t: TableAnalysis) -> None:
-    """Fill in what the replica's table lacks or has otherwise than master's."""
+def compare_schema(t: TableAnalysis, mapped: dict[str, str] | None = None) -> None:
+    """Fill in what the replica's table lacks or has otherwise than master's;
+    ``mapped``: master's columns it holds under another name (replication.yml)."""
     master, replica = t.master, t.replica
     if replica is None:
         return
     names = {c.name for c in replica.columns}
-    for (table, old), new in RENAMES.items():
+    renames = {(t.table, ours): theirs for theirs, ours in (mapped or {}).items()}
+    for (table, old), new in {**RENAMES, **renames}.items():
         master_has = master.column(new) and not master.column(old)
         if table == t.table and old in names and new not in names and master_has:
             t.renames[old] = new
@@ -441,9 +449,12 @@ def analyze(
     *,
     tables: tuple[str, ...] = CRM_TABLES,
     policy: str = "master-wins",
+    application: Application | None = None,
 ) -> Analysis:
     """Compare master's ``tables`` with the replica's; ``policy`` is recorded for
-    the migration plan (which side's values a conflict keeps)."""
+    the migration plan (which side's values a conflict keeps); ``application``:
+    replication.yml's application settings, whose column map names master's
+    columns the application's tables hold under another name."""
     with (
         connect_master(master_url) as master,
         connect_replica(replica_url) as replica,
@@ -476,7 +487,7 @@ def analyze(
             t = TableAnalysis(name, m, r, local, as_text=list(as_text[name].values()))
             if kind is not None:
                 t.in_the_way = _KIND_WORDS.get(kind, "relation")
-            compare_schema(t)
+            compare_schema(t, application.mapped(name) if application else None)
             if local is not None and local is not r:
                 # The renames of the legacy shape (the archive keeps old names).
                 for (table, old), new in RENAMES.items():

@@ -176,6 +176,28 @@ def _application_relations(replica: psycopg.Connection, models: str) -> dict[str
     )
 
 
+def _mapped_columns(
+    replica: psycopg.Connection, models: str
+) -> dict[str, dict[str, str]]:
+    """Per table of the application's, master's columns the last publish wrote
+    under another name: {table: {master's column: the application's}}."""
+    found = replica.execute(
+        "select to_regclass(%s) is not null and exists (select 1 from pg_attribute"
+        " where attrelid = to_regclass(%s) and attname = 'columns')",
+        (f"{meta.META_SCHEMA}.application_relations",) * 2,
+    ).fetchone()[0]
+    if not found:
+        return {}
+    rows = replica.execute(
+        sql.SQL(
+            "select relation_name, columns from {} where schema_name = %s"
+            " and kind = 'table' and columns <> '{{}}'"
+        ).format(sql.Identifier(meta.META_SCHEMA, "application_relations")),
+        (models,),
+    ).fetchall()
+    return {name: dict(columns) for name, columns in rows}
+
+
 def _replica_read(
     replica: psycopg.Connection,
     layer: str,
@@ -233,12 +255,16 @@ def _examples(
     limit: int,
     columns: Sequence[str] | None,
     within: sql.Composable | None = None,
+    replica_columns: Sequence[str] | None = None,
 ) -> list[str]:
-    """Up to ``limit`` keys whose rows differ (on ``columns``, all when None), are
-    missing, or are extra (of the replica's rows ``within`` keeps)."""
+    """Up to ``limit`` keys whose rows differ (on ``columns``, all when None;
+    ``replica_columns``: the replica's names of them), are missing, or are extra
+    (of the replica's rows ``within`` keeps)."""
     theirs = row_hashes(master, MASTER_SCHEMA, table, key, columns)
     ours = (
-        row_hashes(replica, schema, table, key, columns, where=within)
+        row_hashes(
+            replica, schema, table, key, replica_columns or columns, where=within
+        )
         if theirs is not None
         else None
     )
@@ -263,10 +289,12 @@ def _check(
     m_measure: tuple[int, int | None] | None,
     examples: int,
     within: sql.Composable | None = None,
+    mapped: dict[str, str] | None = None,
 ) -> TableCheck:
     """One layer's copy of ``table`` against master's; ``within``: which of the
     replica's rows are master's (an application's table), its other columns
-    not compared."""
+    not compared; ``mapped``: master's columns it names otherwise."""
+    mapped = mapped or {}
     if m_rel is None:
         return TableCheck(layer, table, "count", None, None, notes=["not on master"])
     compared, cols = _compared_columns(table, m_rel)
@@ -278,30 +306,39 @@ def _check(
     if r_rel is None:
         check.notes.append(f"{schema}.{table} missing")
         return check
+    # The replica's columns by master's name.
+    theirs = {_unmap(c, mapped): c for c in r_rel.columns}
     if compared == "rows":
         # Columns compare by name, hashed in master's order on both sides: a
         # column master dropped and added again sits elsewhere in the replica.
-        extra = [c for c in r_rel.columns if c not in m_rel.columns and within is None]
-        missing = [c for c in m_rel.columns if c not in r_rel.columns]
+        extra = [c for c in theirs if c not in m_rel.columns and within is None]
+        missing = [c for c in m_rel.columns if c not in theirs]
         change = [f"+{c}" for c in missing] + [f"-{c}" for c in extra]
         if change:
             check.notes.append("columns differ: " + ", ".join(change))
-        cols = [c for c in m_rel.columns if c in r_rel.columns]
-    if cols and any(c not in r_rel.columns for c in cols):
+        cols = [c for c in m_rel.columns if c in theirs]
+    if cols and any(c not in theirs for c in cols):
         check.notes.append(f"columns missing in {schema}.{table}")
         cols = []
         check.compared = "count"
+    ours = [theirs[c] for c in cols] if cols else cols
     check.replica_rows, check.replica_checksum = _measure(
-        replica, schema, table, check.compared, cols, within
+        replica, schema, table, check.compared, ours, within
     )
     if check.compared == "count":
         check.master_checksum = check.replica_checksum = None
     keyed = bool(m_rel.key) and all(k in r_rel.columns for k in m_rel.key)
     if not check.matches and master is not None and keyed and compared == "rows":
         check.examples = _examples(
-            master, replica, table, schema, m_rel.key, examples, cols, within
+            master, replica, table, schema, m_rel.key, examples, cols, within, ours
         )
     return check
+
+
+def _unmap(column: str, mapped: dict[str, str]) -> str:
+    """The master's name of the replica's ``column`` (``mapped``: master's
+    columns the replica names otherwise)."""
+    return next((m for m, r in mapped.items() if r == column), column)
 
 
 def verify(
@@ -335,6 +372,7 @@ def verify(
             unpublished = _unpublished(replica, models, tables)
             checked_models = models if unpublished is None else None
             applications = _application_relations(replica, models)
+            mapped = _mapped_columns(replica, models)
             checks = []
             for table in tables:
                 m_rel = shape(master, MASTER_SCHEMA, table)
@@ -367,6 +405,7 @@ def verify(
                             m_measure,
                             examples,
                             within,
+                            mapped.get(table) if layer == "models" else None,
                         )
                     )
             master.rollback()
@@ -418,6 +457,7 @@ def _against_snapshot(
         applications=_application_relations(replica, models),
         shadow=shadow,
         model_loads=result_behind,
+        mapped=_mapped_columns(replica, models) if meta_exists else {},
     )
     result.unpublished = unpublished
     result.behind = [f"{models}.{t}" for t in sorted(result_behind)]
@@ -478,13 +518,15 @@ def against_loads(
     applications: dict[str, str] | None = None,
     shadow: str = Schemas.shadow,
     model_loads: dict[str, meta.TableLoad | None] | None = None,
+    mapped: dict[str, dict[str, str]] | None = None,
 ) -> VerifyResult:
     """The landing tables and the models (None: not them) against a run's master
     figures (``loads``). ``landing_measured``: the loads' replica figures were
     measured on these very landing tables (a sync's build, which nothing else
     wrote since): they are used instead of reading the tables again.
     ``model_loads``: the models published from another run than the landing
-    tables', with that run's figures."""
+    tables', with that run's figures; ``mapped``: master's columns the
+    application's tables name otherwise."""
     checks = []
     model_loads = model_loads or {}
     for table in tables:
@@ -529,11 +571,13 @@ def against_loads(
                 )
             else:
                 cols = None
+                renamed = (mapped or {}).get(table, {}) if layer == "models" else {}
+                names = {_unmap(c, renamed): c for c in r_rel.columns}
                 if order is not None and (
-                    set(order.columns) == set(r_rel.columns)
-                    or (within is not None and set(order.columns) <= set(r_rel.columns))
+                    set(order.columns) == set(names)
+                    or (within is not None and set(order.columns) <= set(names))
                 ):
-                    cols = list(order.columns)
+                    cols = [names[c] for c in order.columns]
                 check.replica_rows, check.replica_checksum = _measure(
                     replica, schema, table, compared, cols, within
                 )

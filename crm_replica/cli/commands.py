@@ -775,7 +775,10 @@ def analyze_command(
     with resolve(project_dir, workdir, master_url, replica_url) as place:
         _where(place)
         result = analyze.analyze(
-            place.master_url, place.replica_url, policy=conflict_policy
+            place.master_url,
+            place.replica_url,
+            policy=conflict_policy,
+            application=load_config(place.project_dir).application,
         )
     paths = analyze_report.write(result, out_dir)
     for line in analyze_report.differences(result) or ["the schemas match"]:

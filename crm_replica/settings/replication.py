@@ -42,6 +42,19 @@ class Application:
     #: an object of the application's named like a replicated relation (a view
     #: named whatsapp_messages): kept unless named here, then replaced
     replace: tuple[str, ...] = ()
+    #: per table, master's columns the application's table holds under another
+    #: name: ((table, ((master's column, the application's), ...)), ...)
+    columns: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def mapped(self, table: str) -> dict[str, str]:
+        """Master's columns of ``table`` that the application names otherwise:
+        {master's name: the application's}."""
+        return dict(dict(self.columns).get(table, ()))
+
+    def dbt_vars(self) -> dict[str, dict[str, dict[str, str]]]:
+        """The map for the models that read the application's own rows (var
+        ``application_columns``: {table: {master's column: the application's}})."""
+        return {"application_columns": {t: dict(m) for t, m in self.columns}}
 
 
 @dataclass
@@ -149,14 +162,57 @@ def _application(path: Path, node: yaml.Node) -> Application:
         elif key == "replace":
             empty = isinstance(value, yaml.SequenceNode) and not value.value
             app = replace(app, replace=() if empty else _names(path, value, key))
+        elif key == "columns":
+            app = replace(app, columns=_column_maps(path, value))
         else:
             raise _fail(
                 path,
                 key_node,
                 f"unknown setting {key!r} for application (known: referenced_rows,"
-                " add_master_columns, replace)",
+                " add_master_columns, replace, columns)",
             )
     return app
+
+
+def _column_maps(
+    path: Path, node: yaml.Node
+) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """``columns: {leads: {name: full_name}}``: per table, master's column and the
+    application's column that holds it."""
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(
+            path,
+            node,
+            "columns: expected tables, each mapping master's"
+            " columns to the application's",
+        )
+    maps = []
+    for table_node, pairs in node.value:
+        table = _scalar(path, table_node, "table name")
+        if not isinstance(pairs, yaml.MappingNode) or not pairs.value:
+            raise _fail(
+                path,
+                pairs,
+                f"columns of {table}: expected master's column:"
+                " the application's column",
+            )
+        mapped = tuple(
+            (_scalar(path, m, "column"), _scalar(path, a, "column"))
+            for m, a in pairs.value
+        )
+        targets = [a for _, a in mapped]
+        twice = sorted({a for a in targets if targets.count(a) > 1})
+        if twice:
+            raise _fail(
+                path,
+                pairs,
+                f"columns of {table}: {', '.join(twice)} is"
+                " mapped from more than one of master's columns",
+            )
+        maps.append((table, mapped))
+    return tuple(maps)
 
 
 def load(project_dir: Path, path: Path | None = None) -> Config:

@@ -139,7 +139,12 @@ def build_models(
                 runlock.drop_build_area(conn)
                 live = live_run(conn, schemas)
         args = list(extra)
-        runner_vars = {**schemas.dbt_vars(), "schema_prefix": BUILD_PREFIX}
+        config = config or Config()
+        runner_vars = {
+            **schemas.dbt_vars(),
+            "schema_prefix": BUILD_PREFIX,
+            **config.application.dbt_vars(),
+        }
         if any(a.split("=", 1)[0] in _SELECTING for a in args):
             state = _live_manifest(project_dir, workdir, replica_url, schemas, args)
             args += ["--defer", "--favor-state", "--state", str(state)]
@@ -155,7 +160,6 @@ def build_models(
                 runner_vars=runner_vars,
             )
             with connect_replica(replica_url) as conn, conn.transaction():
-                config = config or Config()
                 outcome.notes += publish.publish(
                     conn,
                     schemas,
@@ -365,6 +369,7 @@ class _Sync:
             **self.schemas.dbt_vars(),
             "landing_schema": build_schema(self.schemas.landing),
             "schema_prefix": BUILD_PREFIX,
+            **self.config.application.dbt_vars(),
         }
         try:
             self.result.build = _timed(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from crm_replica.db import access, relation_kind, relation_names, table_key
 from crm_replica.errors import ReplicaError
@@ -68,6 +69,11 @@ create table if not exists {schema}.application_relations (
     run_id bigint not null,
     primary key (schema_name, relation_name)
 );
+-- Master's columns a table of the application's holds under another name, as
+-- that publish wrote them (replication.yml application: columns:): verify reads
+-- them so.
+alter table {schema}.application_relations
+    add column if not exists columns jsonb not null default '{{}}';
 """
 
 
@@ -376,12 +382,15 @@ def publish(
     )
     conn.cursor().executemany(
         sql.SQL(
-            "insert into {} values (%s, %s, %s, %s) on conflict"
+            "insert into {} values (%s, %s, %s, %s, %s) on conflict"
             " (schema_name, relation_name) do update set kind = excluded.kind,"
-            " run_id = excluded.run_id"
+            " run_id = excluded.run_id, columns = excluded.columns"
         ).format(theirs_table),
-        [(r.schema, r.name, "table", run_id) for r in tables]
-        + [(r.schema, r.name, "kept", run_id) for r in kept],
+        [
+            (r.schema, r.name, "table", run_id, Jsonb(application.mapped(r.name)))
+            for r in tables
+        ]
+        + [(r.schema, r.name, "kept", run_id, Jsonb({})) for r in kept],
     )
     if (moved_out or tables) and keep_generation:
         conn.execute(
@@ -503,6 +512,7 @@ def write_rows(
             (build_schema(rel.schema), rel.name),
             _landing_of(conn, schemas, rel.name),
             deletes.get(rel.name, "apply"),
+            application.mapped(rel.name),
         )
         for rel in tables
     ]
@@ -624,7 +634,8 @@ def add_master_columns(
 ) -> list[str]:
     """Before a build: the columns of master's tables (as landed in the build
     area) that the application's table of the same name lacks are added to it,
-    nullable, with master's type: the one change a sync makes to an application
+    nullable, with master's type (not those replication.yml maps to a column of
+    the application's): the one change a sync makes to an application
     table's schema (its own columns are never dropped or retyped). With
     replication.yml's ``application: add_master_columns: false`` the sync refuses
     instead. Each table in its own short transaction, waiting for its lock no
@@ -646,11 +657,13 @@ def add_master_columns(
               and not exists (
                 select 1 from pg_attribute a where a.attrelid = %s::regclass
                   and a.attname = m.attname and not a.attisdropped)
+              and m.attname <> all(%s)
             order by m.attnum
             """,
             (
                 sql.Identifier(landing, name).as_string(conn),
                 rel.ident.as_string(conn),
+                list(application.mapped(name)),
             ),
         ).fetchall()
         if not missing:

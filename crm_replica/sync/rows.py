@@ -139,20 +139,33 @@ def describe(
     built: tuple[str, str],
     landing: tuple[str, str] | None,
     deletes: str = "apply",
+    mapped: dict[str, str] | None = None,
 ) -> AppTable:
-    """The application's table ``live`` as the publish writes it from ``built``.
-    Raises ReplicaError, naming the table, when master's rows cannot go in: no
-    key, a key column master lacks, or a NOT NULL column of the application's
-    without a default that master has no values for."""
+    """The application's table ``live`` as the publish writes it from ``built``;
+    ``mapped``: master's columns it holds under another name (replication.yml),
+    read from ``built`` through a temporary view that names them so. Raises
+    ReplicaError, naming the table, when master's rows cannot go in: no key, a
+    key column master lacks, a mapped column either side lacks, or a NOT NULL
+    column of the application's without a default that master has no values
+    for."""
     schema, name = live
     label = f"{schema}.{name}"
     have = _columns(conn, schema, name)
     want = _columns(conn, *built)
+    if mapped:
+        built = _renamed(conn, label, built, want, have, mapped)
+        want = {mapped.get(c, c): info for c, info in want.items()}
     key = table_key(conn, schema, name)
     if not key:
         raise ReplicaError(
             f"{label} (the application's table) has no primary key or unique index:"
             " the publish cannot write master's rows into it by key"
+        )
+    renamed_key = [k for k in key if k in (mapped or {}).values()]
+    if renamed_key:
+        raise ReplicaError(
+            f"replication.yml maps master's columns to {label}'s key"
+            f" ({', '.join(renamed_key)}): the key must be master's, by its own name"
         )
     missing_key = [k for k in key if k not in want]
     if missing_key:
@@ -178,6 +191,48 @@ def describe(
         {c: have[c]["full_type"] for c in written},
         deletes,
     )
+
+
+def _renamed(
+    conn: psycopg.Connection,
+    label: str,
+    built: tuple[str, str],
+    want: dict[str, dict],
+    have: dict[str, dict],
+    mapped: dict[str, str],
+) -> tuple[str, str]:
+    """A temporary view of ``built`` with master's columns named as the
+    application's table names them (``mapped``)."""
+    for theirs, ours in mapped.items():
+        if theirs not in want:
+            raise ReplicaError(
+                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
+                f" but master's {built[1]} has no column {theirs}"
+            )
+        if ours not in have:
+            raise ReplicaError(
+                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
+                f" but {label} (the application's table) has no column {ours}"
+            )
+        if ours in want and ours not in mapped:
+            raise ReplicaError(
+                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
+                f" but master's {built[1]} has a column {ours} of its own"
+            )
+    view = ("pg_temp", f"_mapped_{built[1]}")
+    conn.execute(
+        sql.SQL("create or replace temporary view {} as select {} from {}").format(
+            sql.Identifier(view[1]),
+            sql.SQL(", ").join(
+                sql.SQL("{} as {}").format(
+                    sql.Identifier(c), sql.Identifier(mapped.get(c, c))
+                )
+                for c in want
+            ),
+            sql.Identifier(*built),
+        )
+    )
+    return view
 
 
 def _keys(table: AppTable, alias: str | None = None) -> sql.Composable:

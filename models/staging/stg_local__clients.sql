@@ -1,8 +1,12 @@
 {#
     The application's legacy clients, as archived: every column it had; then, as
     null, each column the merge reads (below) that it lacked (said in the run's
-    notes).
+    notes). A column replication.yml maps (application: columns:) is read by
+    the application's name.
 #}
+{%- set renamed = {} -%}
+{%- do renamed.update(var('application_columns', {}).get('clients', {})) -%}
+
 with source as (
     select * from {{ source('local_archive', 'clients') }}
 ),
@@ -14,7 +18,7 @@ final as (
             'name':       'varchar(255)',
             'status':     'varchar(50)',
             'created_at': 'timestamptz',
-        }) }}
+        }, instead=renamed) }}
     from source
 )
 
