@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from crm_replica.db import access, relation_kind, relation_names, table_key
+from crm_replica.db import access, relation_kind, relation_names, shape, table_key
 from crm_replica.errors import ReplicaError
 from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
 from crm_replica.settings import (
@@ -642,6 +642,11 @@ def add_master_columns(
     longer than the lock timeout. Returns notes."""
     landing = build_schema(schemas.landing)
     before = _published(conn, schemas)
+    for name, mapped in application.columns:  # before any column is added
+        theirs, ours = shape(conn, landing, name), shape(conn, schemas.models, name)
+        if theirs is not None and ours is not None and not ours.is_view:
+            label = str(Relation(schemas.models, name))
+            rows.check_map(label, name, theirs.columns, ours.columns, dict(mapped))
     notes = []
     for name in relation_names(conn, landing, ("r", "p")):
         rel = Relation(schemas.models, name)

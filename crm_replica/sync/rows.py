@@ -193,6 +193,28 @@ def describe(
     )
 
 
+def check_map(
+    label: str,
+    name: str,
+    masters: Sequence[str],
+    applications: Sequence[str],
+    mapped: dict[str, str],
+) -> None:
+    """Raise ReplicaError when replication.yml's map of master's ``name`` onto
+    the application's table ``label`` (``masters`` and ``applications``: their
+    columns) names a column either lacks, or one master has of its own."""
+    for theirs, ours in mapped.items():
+        said = f"replication.yml maps master's {name}.{theirs} to {label}.{ours}, but"
+        if theirs not in masters:
+            raise ReplicaError(f"{said} master's {name} has no column {theirs}")
+        if ours not in applications:
+            raise ReplicaError(
+                f"{said} {label} (the application's table) has no column {ours}"
+            )
+        if ours in masters and ours not in mapped:
+            raise ReplicaError(f"{said} master's {name} has a column {ours} of its own")
+
+
 def _renamed(
     conn: psycopg.Connection,
     label: str,
@@ -203,22 +225,7 @@ def _renamed(
 ) -> tuple[str, str]:
     """A temporary view of ``built`` with master's columns named as the
     application's table names them (``mapped``)."""
-    for theirs, ours in mapped.items():
-        if theirs not in want:
-            raise ReplicaError(
-                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
-                f" but master's {built[1]} has no column {theirs}"
-            )
-        if ours not in have:
-            raise ReplicaError(
-                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
-                f" but {label} (the application's table) has no column {ours}"
-            )
-        if ours in want and ours not in mapped:
-            raise ReplicaError(
-                f"replication.yml maps master's {built[1]}.{theirs} to {label}.{ours},"
-                f" but master's {built[1]} has a column {ours} of its own"
-            )
+    check_map(label, built[1], want, have, mapped)
     view = ("pg_temp", f"_mapped_{built[1]}")
     conn.execute(
         sql.SQL("create or replace temporary view {} as select {} from {}").format(
