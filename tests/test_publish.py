@@ -231,6 +231,75 @@ def test_a_column_map_that_does_not_fit_is_one_error(pair, tmp_path):
     assert rows_text(pair["replica"], "public", "leads") == before
 
 
+def foreign_keys(url: str, schema: str) -> set[tuple]:
+    with psycopg.connect(url) as conn:
+        return set(
+            conn.execute(
+                "select conrelid::regclass::text, conname, confrelid::regclass::text,"
+                " convalidated from pg_constraint where contype = 'f'"
+                " and connamespace = %s::regnamespace",
+                (schema,),
+            ).fetchall()
+        )
+
+
+def test_the_tables_the_replica_creates_get_masters_keys_and_defaults(pair):
+    """Where the application has no table of master's, the replica's has
+    master's foreign keys (validated) to the tables published beside it, the
+    application's among them, and master's defaults; the copy a sync replaces
+    (a generation) keeps none, so nothing of the application's is held by it."""
+    assert run(pair, "sync").exit_code == 0
+    ours = {
+        ("agent_interaction_logs", "agent_interaction_logs_lead_id_fkey", "leads"),
+        ("lead_status_history", "lead_status_history_lead_id_fkey", "leads"),
+        (
+            "conversation_audit_log",
+            "conversation_audit_log_conversation_id_fkey",
+            "conversations",
+        ),
+    }
+
+    def made() -> dict[tuple, bool]:
+        return {
+            (child, name, parent): valid
+            for child, name, parent, valid in foreign_keys(pair["replica"], "public")
+        }
+
+    assert {k: made().get(k) for k in ours} == dict.fromkeys(ours, True)
+    with psycopg.connect(pair["replica"]) as conn:
+        default = conn.execute(
+            "select pg_get_expr(adbin, adrelid) from pg_attrdef d join pg_attribute a"
+            " on a.attrelid = d.adrelid and a.attnum = d.adnum"
+            " where d.adrelid = 'public.agent_interaction_logs'::regclass"
+            " and a.attname = 'created_at'"
+        ).fetchone()
+    assert default == ("now()",)
+    rename_leads(pair["master"], " (again)")
+    again = run(pair, "sync")
+    assert again.exit_code == 0, again.output
+    assert {k: made().get(k) for k in ours} == dict.fromkeys(ours, True)
+    with psycopg.connect(pair["replica"]) as conn:
+        generations = [
+            r[0]
+            for r in conn.execute(
+                "select nspname from pg_namespace"
+                " where nspname like 'replica\\_gen\\_%'"
+                " and exists (select 1 from pg_class where relnamespace ="
+                " pg_namespace.oid and relname = 'agent_interaction_logs')"
+            )
+        ]
+    assert generations  # the sync kept the replaced replica
+    for schema in generations:
+        assert foreign_keys(pair["replica"], schema) == set()
+    # Master's key holds here as there: a lead its logs reference is not deleted.
+    with psycopg.connect(pair["replica"], autocommit=True) as conn:
+        lead = conn.execute(
+            "select lead_id from public.agent_interaction_logs limit 1"
+        ).fetchone()[0]
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("delete from public.leads where id = %s", (lead,))
+
+
 def test_an_applications_view_follows_what_is_published(pair):
     """A view of the application's over a table the replica created makes that
     table the application's: the publish writes its rows in place (and a

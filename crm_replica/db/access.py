@@ -64,7 +64,34 @@ select c.relname, c.relkind::text, c.relrowsecurity,
                       case when a.grantee = 0 then 'public'
                       else pg_get_userbyid(a.grantee) end, a.privilege_type)
                   order by 1)
-           from aclexplode(c.relacl) as a where a.grantee <> c.relowner), '[]')
+           from aclexplode(c.relacl) as a where a.grantee <> c.relowner), '[]'),
+       coalesce((
+           select jsonb_agg(jsonb_build_object(
+                      'name', con.conname,
+                      'columns', (
+                          select jsonb_agg(a.attname order by k.o)
+                          from unnest(con.conkey) with ordinality as k (n, o)
+                          join pg_attribute as a
+                            on a.attrelid = con.conrelid and a.attnum = k.n),
+                      'references', f.relname,
+                      'referenced_columns', (
+                          select jsonb_agg(a.attname order by k.o)
+                          from unnest(con.confkey) with ordinality as k (n, o)
+                          join pg_attribute as a
+                            on a.attrelid = con.confrelid and a.attnum = k.n),
+                      'on_delete', con.confdeltype::text,
+                      'on_update', con.confupdtype::text)
+                  order by con.conname)
+           from pg_constraint as con
+           join pg_class as f on f.oid = con.confrelid
+           where con.conrelid = c.oid and con.contype = 'f'
+             and f.relnamespace = c.relnamespace), '[]'),
+       coalesce((
+           select jsonb_object_agg(a.attname, pg_get_expr(d.adbin, d.adrelid))
+           from pg_attrdef as d
+           join pg_attribute as a on a.attrelid = d.adrelid and a.attnum = d.adnum
+           where d.adrelid = c.oid and not a.attisdropped
+             and a.attgenerated = ''), '{}')
 from pg_class as c
 where c.relnamespace = %s::regnamespace and c.relname = any(%s)
 """
@@ -81,6 +108,12 @@ class Rules:
     policies: list[dict] = field(default_factory=list)
     #: (grantee, privilege): grantee is a role name or "public"
     grants: list[tuple[str, str]] = field(default_factory=list)
+    #: master's foreign keys to its other tables of the same schema: name,
+    #: columns, references, referenced_columns, on_delete, on_update
+    #: (pg_constraint's action letters)
+    foreign_keys: list[dict] = field(default_factory=list)
+    #: master's column defaults, {column: expression}
+    defaults: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_table(self) -> bool:
@@ -98,8 +131,8 @@ def read(conn: psycopg.Connection, schema: str, names: Sequence[str]) -> dict:
     finally:
         conn.execute("select set_config('search_path', %s, true)", (path,))
     return {
-        name: Rules(kind, rls, policies, [tuple(g) for g in grants])
-        for name, kind, rls, policies, grants in found
+        name: Rules(kind, rls, policies, [tuple(g) for g in grants], keys, defaults)
+        for name, kind, rls, policies, grants, keys, defaults in found
     }
 
 
@@ -119,6 +152,8 @@ def record(conn: psycopg.Connection, run_id: int, rules: dict[str, Rules]) -> No
                         "row_security": r.row_security,
                         "policies": r.policies,
                         "grants": r.grants,
+                        "foreign_keys": r.foreign_keys,
+                        "defaults": r.defaults,
                     }
                 ),
             )
@@ -145,6 +180,8 @@ def recorded(conn: psycopg.Connection, run_id: int) -> dict[str, Rules]:
             r["row_security"],
             r["policies"],
             [tuple(g) for g in r["grants"]],
+            r.get("foreign_keys", []),
+            r.get("defaults", {}),
         )
         for name, r in found
     }

@@ -28,7 +28,14 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from crm_replica.db import access, relation_kind, relation_names, shape, table_key
+from crm_replica.db import (
+    access,
+    definition,
+    relation_kind,
+    relation_names,
+    shape,
+    table_key,
+)
 from crm_replica.errors import ReplicaError
 from crm_replica.load import View, dependent_views, drop_build_area, recreate_views
 from crm_replica.settings import (
@@ -346,6 +353,7 @@ def publish(
     moved_out = []
     for rel in sorted(replaced, key=str):
         if keep_generation:
+            definition.drop_foreign_keys(conn, rel.schema, rel.name)
             _move(conn, rel.schema, rel.name, generation_schema(live_run, rel.schema))
             moved_out.append(str(rel))
         else:
@@ -359,6 +367,9 @@ def publish(
         _move(conn, build_schema(rel.schema), rel.name, rel.schema)
     drop_build_area(conn)
     notes += _give_access(conn, schemas, run_id, built)
+    notes += _give_definition(
+        conn, schemas, run_id, [*built, *_published(conn, schemas)]
+    )
     conn.execute("set local search_path = ''")
     notes += recreate_views(conn, foreign, replace=True)
     conn.execute("set local search_path = default")
@@ -425,6 +436,33 @@ def _give_access(
             notes += access.give(conn, rel.schema, rel.name, kind, rules.get(rel.name))
         else:
             access.close(conn, rel.schema, rel.name, kind)
+    return notes
+
+
+def _give_definition(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    run_id: int,
+    published: Iterable[Relation],
+) -> list[str]:
+    """The replica's tables live in the models schema get master's defaults (the
+    ones just moved there) and foreign keys (any it lacks: a table it references
+    may have been replaced by a partial build), db.definition."""
+    rules = access.recorded(conn, run_id)
+    tables = [
+        rel
+        for rel in sorted(set(published), key=str)
+        if rel.schema == schemas.models
+        and rel.name in rules
+        and _relkind(conn, rel.schema, rel.name) in ("r", "p")
+    ]
+    notes = []
+    for rel in tables:
+        notes += definition.give_defaults(conn, rel.schema, rel.name, rules[rel.name])
+    for rel in tables:  # once every table is in place
+        notes += definition.give_foreign_keys(
+            conn, rel.schema, rel.name, rules[rel.name]
+        )
     return notes
 
 
@@ -522,7 +560,13 @@ def write_rows(
         if rel in swapped:
             rows.adopt(conn, table, schemas.meta)
         rows.plan(conn, table, schemas.meta, local_wins)
-    refs = rows.references(conn, described)
+    # The foreign keys of the replica's own tables (db.definition) hold the
+    # copies this publish replaces: they are not the application's references.
+    refs = [
+        ref
+        for ref in rows.references(conn, described)
+        if Relation(*ref.child) not in swapped or Relation(*ref.child) in tables
+    ]
     notes = rows.keep_referenced(
         conn, described, refs, fail=application.referenced_rows == "fail"
     )
