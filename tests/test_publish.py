@@ -243,30 +243,49 @@ def foreign_keys(url: str, schema: str) -> set[tuple]:
         )
 
 
-def test_the_tables_the_replica_creates_get_masters_keys_and_defaults(pair):
-    """Where the application has no table of master's, the replica's has
-    master's foreign keys (validated) to the tables published beside it, the
-    application's among them, and master's defaults; the copy a sync replaces
-    (a generation) keeps none, so nothing of the application's is held by it."""
-    assert run(pair, "sync").exit_code == 0
-    ours = {
-        ("agent_interaction_logs", "agent_interaction_logs_lead_id_fkey", "leads"),
-        ("lead_status_history", "lead_status_history_lead_id_fkey", "leads"),
-        (
-            "conversation_audit_log",
-            "conversation_audit_log_conversation_id_fkey",
-            "conversations",
-        ),
+MASTERS_KEYS = {
+    ("agent_interaction_logs", "agent_interaction_logs_lead_id_fkey", "leads"),
+    ("lead_status_history", "lead_status_history_lead_id_fkey", "leads"),
+    (
+        "conversation_audit_log",
+        "conversation_audit_log_conversation_id_fkey",
+        "conversations",
+    ),
+    ("leads", "leads_client_id_fkey", "clients"),
+    ("leads", "leads_current_project_id_fkey", "projects"),
+    ("conversations", "conversations_lead_id_fkey", "leads"),
+    ("projects", "projects_client_id_fkey", "clients"),
+}
+
+
+def made_keys(url: str) -> dict[tuple, bool]:
+    return {
+        (child, name, parent): valid
+        for child, name, parent, valid in foreign_keys(url, "public")
     }
 
-    def made() -> dict[tuple, bool]:
-        return {
-            (child, name, parent): valid
-            for child, name, parent, valid in foreign_keys(pair["replica"], "public")
-        }
 
-    assert {k: made().get(k) for k in ours} == dict.fromkeys(ours, True)
-    with psycopg.connect(pair["replica"]) as conn:
+def test_the_tables_the_replica_creates_get_masters_keys_and_defaults(
+    clusters, tmp_path
+):
+    """In a database without the application's tables, the replica's tables get
+    master's foreign keys among them (validated) and master's defaults; the
+    copy a sync replaces (a generation) keeps none."""
+    master = new_database(clusters["master"], "keysmaster")
+    demo.ensure_master(master, seed=42, scale=1)
+    replica = new_database(clusters["replica"], "keysreplica")
+    plain = {
+        "args": ["--master-url", master, "--replica-url", replica],
+        "master": master,
+        "replica": replica,
+        "work": tmp_path,
+    }
+    assert run(plain, "sync").exit_code == 0
+    on_master = {(c, n, p) for c, n, p, _ in foreign_keys(master, "public")}
+    assert on_master >= MASTERS_KEYS  # the figures compared are master's own
+    keys = {k for k in on_master if k[0] in {k[0] for k in MASTERS_KEYS}}
+    assert made_keys(replica) == dict.fromkeys(keys, True)
+    with psycopg.connect(replica) as conn:
         default = conn.execute(
             "select pg_get_expr(adbin, adrelid) from pg_attrdef d join pg_attribute a"
             " on a.attrelid = d.adrelid and a.attnum = d.adnum"
@@ -274,11 +293,11 @@ def test_the_tables_the_replica_creates_get_masters_keys_and_defaults(pair):
             " and a.attname = 'created_at'"
         ).fetchone()
     assert default == ("now()",)
-    rename_leads(pair["master"], " (again)")
-    again = run(pair, "sync")
+    rename_leads(master, " (again)")
+    again = run(plain, "sync")
     assert again.exit_code == 0, again.output
-    assert {k: made().get(k) for k in ours} == dict.fromkeys(ours, True)
-    with psycopg.connect(pair["replica"]) as conn:
+    assert made_keys(replica) == dict.fromkeys(keys, True)
+    with psycopg.connect(replica) as conn:
         generations = [
             r[0]
             for r in conn.execute(
@@ -290,14 +309,28 @@ def test_the_tables_the_replica_creates_get_masters_keys_and_defaults(pair):
         ]
     assert generations  # the sync kept the replaced replica
     for schema in generations:
-        assert foreign_keys(pair["replica"], schema) == set()
-    # Master's key holds here as there: a lead its logs reference is not deleted.
-    with psycopg.connect(pair["replica"], autocommit=True) as conn:
+        assert foreign_keys(replica, schema) == set()
+    # Master's key holds here as there: a lead its logs reference stays.
+    with psycopg.connect(replica, autocommit=True) as conn:
         lead = conn.execute(
             "select lead_id from public.agent_interaction_logs limit 1"
         ).fetchone()[0]
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("delete from public.leads where id = %s", (lead,))
+
+
+def test_no_key_of_the_replicas_references_the_applications_tables(pair):
+    """A key of master's from a table the replica creates to one of the
+    application's is not made, and said: replacing the replica's copy would
+    lock the application's table against its readers."""
+    result = run(pair, "sync")
+    assert result.exit_code == 0, result.output
+    assert not {k for k in made_keys(pair["replica"]) if k in MASTERS_KEYS}
+    assert (
+        "public.agent_interaction_logs: master's foreign key"
+        " agent_interaction_logs_lead_id_fkey references public.leads, the"
+        " application's: not made"
+    ) in " ".join(result.stderr.split())
 
 
 def test_an_applications_view_follows_what_is_published(pair):

@@ -5,8 +5,11 @@ replica creates in the application's schema, as pg_dump restores a table.
 Master's side is read with its access at the extract-load's snapshot
 (db.access: ``Rules.defaults``, ``Rules.foreign_keys``). A default whose
 expression cannot be made here (a sequence or function this database lacks) is
-left out, and said. A foreign key is made where the table it references is
-there with the referenced columns unique; it is validated, and where rows break
+left out, and said. A foreign key is made where the table it references is the
+replica's too, with the referenced columns unique (one to a table of the
+application's is not: a sync replaces the replica's copy, and dropping a foreign
+key takes an ACCESS EXCLUSIVE lock on the table it references, which would block
+the application's readers); it is validated, and where rows break
 it (a row of the replica's referencing a row the application's table does not
 have) it stays NOT VALID, and said: never a constraint marked valid and
 violated. A table the publish moves out of the live schema (into a generation)
@@ -16,10 +19,13 @@ application's is held by a replaced copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import psycopg
 from psycopg import sql
 
 from crm_replica.db.access import Rules
+from crm_replica.db.catalog import relation_kind
 
 #: pg_constraint's action letters, as SQL.
 _ACTIONS = {
@@ -72,10 +78,17 @@ def give_defaults(
 
 
 def give_foreign_keys(
-    conn: psycopg.Connection, schema: str, name: str, rules: Rules
+    conn: psycopg.Connection,
+    schema: str,
+    name: str,
+    rules: Rules,
+    ours: Iterable[str],
 ) -> list[str]:
-    """Master's foreign keys on the replica's table ``schema.name``, to the
-    tables of ``schema`` they reference there. Returns notes."""
+    """Master's foreign keys on the replica's table ``schema.name`` to the
+    replica's other tables of ``schema`` (``ours``). One to a table of the
+    application's is not made, and said: the copy a sync replaces would have to
+    lose it, which locks the referenced table against its readers. Returns
+    notes."""
     ident = sql.Identifier(schema, name)
     label = f"{schema}.{name}"
     have = {
@@ -85,9 +98,19 @@ def give_foreign_keys(
             (ident.as_string(conn),),
         )
     }
+    ours = set(ours)
     notes = []
     for key in rules.foreign_keys:
         if key["name"] in have:
+            continue
+        if key["references"] not in ours:
+            if relation_kind(conn, schema, key["references"]) is not None:
+                notes.append(
+                    f"{label}: master's foreign key {key['name']} references"
+                    f" {schema}.{key['references']}, the application's: not made"
+                    " (replacing the replica's copy would lock the application's"
+                    " table against its readers)"
+                )
             continue
         constraint = sql.Identifier(key["name"])
         statement = sql.SQL(

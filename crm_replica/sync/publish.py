@@ -367,8 +367,9 @@ def publish(
         _move(conn, build_schema(rel.schema), rel.name, rel.schema)
     drop_build_area(conn)
     notes += _give_access(conn, schemas, run_id, built)
+    live = [*built, *_published(conn, schemas)]
     notes += _give_definition(
-        conn, schemas, run_id, [*built, *_published(conn, schemas)]
+        conn, schemas, run_id, [r for r in live if r not in theirs]
     )
     conn.execute("set local search_path = ''")
     notes += recreate_views(conn, foreign, replace=True)
@@ -445,24 +446,28 @@ def _give_definition(
     run_id: int,
     published: Iterable[Relation],
 ) -> list[str]:
-    """The replica's tables live in the models schema get master's defaults (the
-    ones just moved there) and foreign keys (any it lacks: a table it references
-    may have been replaced by a partial build), db.definition."""
+    """The replica's own tables live in the models schema (``published``) get
+    master's defaults and foreign keys among them (any they lack: a table one
+    references may have been replaced by a partial build), db.definition."""
     rules = access.recorded(conn, run_id)
     tables = [
         rel
         for rel in sorted(set(published), key=str)
         if rel.schema == schemas.models
-        and rel.name in rules
         and _relkind(conn, rel.schema, rel.name) in ("r", "p")
     ]
+    ours = {rel.name for rel in tables}
     notes = []
     for rel in tables:
-        notes += definition.give_defaults(conn, rel.schema, rel.name, rules[rel.name])
+        if rel.name in rules:
+            notes += definition.give_defaults(
+                conn, rel.schema, rel.name, rules[rel.name]
+            )
     for rel in tables:  # once every table is in place
-        notes += definition.give_foreign_keys(
-            conn, rel.schema, rel.name, rules[rel.name]
-        )
+        if rel.name in rules:
+            notes += definition.give_foreign_keys(
+                conn, rel.schema, rel.name, rules[rel.name], ours
+            )
     return notes
 
 
