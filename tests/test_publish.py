@@ -325,7 +325,17 @@ def test_no_key_of_the_replicas_references_the_applications_tables(pair):
     lock the application's table against its readers."""
     result = run(pair, "sync")
     assert result.exit_code == 0, result.output
-    assert not {k for k in made_keys(pair["replica"]) if k in MASTERS_KEYS}
+    replicas = {
+        "agent_interaction_logs",
+        "lead_status_history",
+        "conversation_audit_log",
+    }
+    made = made_keys(pair["replica"])
+    assert not {k for k in made if k[0] in replicas}
+    # The application's own keys (the same names as master's) are its own.
+    assert {k for k in made if k in MASTERS_KEYS} == {
+        k for k in MASTERS_KEYS if k[0] not in replicas
+    }
     assert (
         "public.agent_interaction_logs: master's foreign key"
         " agent_interaction_logs_lead_id_fkey references public.leads, the"
