@@ -52,22 +52,43 @@ def read_copy(
         _drain(pg)
         raise psycopg.OperationalError(_message(pg, started))
     buffer = bytearray()
-    while True:
-        size, data = pg.get_copy_data(0)
-        if size == -1:
-            break
-        if size < -1:
-            raise psycopg.OperationalError(_message(pg, None))
-        buffer += data
-        if len(buffer) >= batch:
-            yield bytes(buffer)
-            buffer.clear()
+    ended = False
+    try:
+        while True:
+            size, data = pg.get_copy_data(0)
+            if size == -1:
+                break
+            if size < -1:
+                ended = True  # the connection is gone: nothing to end
+                raise psycopg.OperationalError(_message(pg, None))
+            buffer += data
+            if len(buffer) >= batch:
+                yield bytes(buffer)
+                buffer.clear()
+        ended = True
+    finally:
+        if not ended:  # the reader stopped early (an error, Ctrl-C)
+            _abandon(conn)
     if buffer:
         yield bytes(buffer)
     finished = pg.get_result()
     _drain(pg)
     if finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
         raise psycopg.OperationalError(_message(pg, finished))
+
+
+def _abandon(conn: psycopg.Connection) -> None:
+    """End a COPY TO whose reader stopped early: cancel it and read what is left,
+    so that the connection takes its next command (a rollback) instead of
+    saying another command is already in progress."""
+    pg = conn.pgconn
+    try:
+        conn.cancel_safe(timeout=5)
+    except (psycopg.Error, OSError):
+        return
+    while pg.get_copy_data(0)[0] >= 0:
+        pass
+    _drain(pg)
 
 
 def _drain(pg: pq.abc.PGconn) -> None:
