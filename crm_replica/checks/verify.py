@@ -306,8 +306,7 @@ def _check(
     if r_rel is None:
         check.notes.append(f"{schema}.{table} missing")
         return check
-    # The replica's columns by master's name.
-    theirs = {_unmap(c, mapped): c for c in r_rel.columns}
+    theirs = _by_masters_name(r_rel.columns, mapped)
     if compared == "rows":
         # Columns compare by name, hashed in master's order on both sides: a
         # column master dropped and added again sits elsewhere in the replica.
@@ -335,10 +334,12 @@ def _check(
     return check
 
 
-def _unmap(column: str, mapped: dict[str, str]) -> str:
-    """The master's name of the replica's ``column`` (``mapped``: master's
-    columns the replica names otherwise)."""
-    return next((m for m, r in mapped.items() if r == column), column)
+def _by_masters_name(columns: Sequence[str], mapped: dict[str, str]) -> dict[str, str]:
+    """The replica's ``columns`` by master's name for them (``mapped``: master's
+    columns the replica names otherwise); a column of the application's own
+    named like one of master's mapped away is not master's."""
+    back = {ours: theirs for theirs, ours in mapped.items()}
+    return {back.get(c, c): c for c in columns if c in back or c not in mapped}
 
 
 def verify(
@@ -572,7 +573,7 @@ def against_loads(
             else:
                 cols = None
                 renamed = (mapped or {}).get(table, {}) if layer == "models" else {}
-                names = {_unmap(c, renamed): c for c in r_rel.columns}
+                names = _by_masters_name(r_rel.columns, renamed)
                 if order is not None and (
                     set(order.columns) == set(names)
                     or (within is not None and set(order.columns) <= set(names))
