@@ -3,7 +3,7 @@
     `dbt build` by hand builds in place, and dbt replaces a relation by dropping
     it with cascade. Where the relation of the model's name is the
     application's (something of the application's hangs on it: a foreign key
-    from another table, a trigger, realtime publication membership; or, on a
+    from another table not the replica's own, a trigger, realtime publication membership; or, on a
     relation the replica did not publish itself, row-level security, a policy
     or grants), the model fails with one line saying to run `replica build`,
     which builds beside and writes the rows into the application's table;
@@ -20,13 +20,22 @@
             "exists (select 1 from " ~ published ~ " as p"
             ~ " where p.schema_name = n.nspname and p.relation_name = c.relname)"
         ) if logged else "false" -%}
+        {#- A foreign key of the replica's own tables (master's, among them) is not
+            the application's. -#}
+        {%- set theirs_key = (
+            " and not exists (select 1 from " ~ published ~ " as p"
+            ~ " join pg_catalog.pg_class as fc on fc.relname = p.relation_name"
+            ~ " join pg_catalog.pg_namespace as fn on fn.oid = fc.relnamespace"
+            ~ " and fn.nspname = p.schema_name where fc.oid = f.conrelid)"
+        ) if logged else "" -%}
         {%- set found = run_query(
             "select c.relkind::text from pg_catalog.pg_class as c"
             ~ " join pg_catalog.pg_namespace as n on n.oid = c.relnamespace"
             ~ " where n.nspname = " ~ dbt.string_literal(this.schema)
             ~ " and c.relname = " ~ dbt.string_literal(this.identifier)
             ~ " and (exists (select 1 from pg_catalog.pg_constraint as f"
-            ~ "  where f.confrelid = c.oid and f.contype = 'f' and f.conrelid <> c.oid)"
+            ~ "  where f.confrelid = c.oid and f.contype = 'f' and f.conrelid <> c.oid"
+            ~ theirs_key ~ ")"
             ~ " or exists (select 1 from pg_catalog.pg_trigger as t"
             ~ "  where t.tgrelid = c.oid and not t.tgisinternal)"
             ~ " or exists (select 1 from pg_catalog.pg_publication_rel as r"
