@@ -157,14 +157,23 @@ def _measure(
     return count_and_checksum_columns(conn, schema, table, cols, where)
 
 
+def _meta_has(
+    replica: psycopg.Connection, *tables: str, column: str | None = None
+) -> bool:
+    """Whether the run log's schema has ``tables`` (each with ``column``, when
+    given): a replica a publish of an older version wrote may lack them."""
+    return replica.execute(
+        "select bool_and(to_regclass(t) is not null and (%s::text is null or exists"
+        " (select 1 from pg_attribute where attrelid = to_regclass(t)"
+        " and attname = %s::text and not attisdropped))) from unnest(%s::text[]) as t",
+        (column, column, [f"{meta.META_SCHEMA}.{t}" for t in tables]),
+    ).fetchone()[0]
+
+
 def _application_relations(replica: psycopg.Connection, models: str) -> dict[str, str]:
     """The application's relations of the models schema that the last publish
     wrote rows into (``table``) or kept in place of a model (``kept``)."""
-    found = replica.execute(
-        "select to_regclass(%s) is not null",
-        (f"{meta.META_SCHEMA}.application_relations",),
-    ).fetchone()[0]
-    if not found:
+    if not _meta_has(replica, "application_relations"):
         return {}
     return dict(
         replica.execute(
@@ -181,12 +190,7 @@ def _mapped_columns(
 ) -> dict[str, dict[str, str]]:
     """Per table of the application's, master's columns the last publish wrote
     under another name: {table: {master's column: the application's}}."""
-    found = replica.execute(
-        "select to_regclass(%s) is not null and exists (select 1 from pg_attribute"
-        " where attrelid = to_regclass(%s) and attname = 'columns')",
-        (f"{meta.META_SCHEMA}.application_relations",) * 2,
-    ).fetchone()[0]
-    if not found:
+    if not _meta_has(replica, "application_relations", column="columns"):
         return {}
     rows = replica.execute(
         sql.SQL(
@@ -436,9 +440,7 @@ def _against_snapshot(
     models: str,
     shadow: str,
 ) -> VerifyResult:
-    meta_exists = replica.execute(
-        "select to_regclass(%s) is not null", (f"{meta.META_SCHEMA}.table_loads",)
-    ).fetchone()[0]
+    meta_exists = _meta_has(replica, "table_loads")
     loads = {t.table_name: t for t in meta.last_loads(replica)} if meta_exists else {}
     last_run = f"select max(run_id) from {meta.META_SCHEMA}.runs where status = %s"
     run = (
@@ -476,11 +478,7 @@ def _published_loads(
     not the landing tables' (``loads``): an extract-load alone replaces the
     landing tables and leaves the models the last publish's. None: that run
     recorded no load of the table."""
-    found = replica.execute(
-        "select to_regclass(%s) is not null and to_regclass(%s) is not null",
-        (f"{meta.META_SCHEMA}.published", f"{meta.META_SCHEMA}.application_relations"),
-    ).fetchone()[0]
-    if not found:
+    if not _meta_has(replica, "published", "application_relations"):
         return {}
     runs = replica.execute(
         sql.SQL(

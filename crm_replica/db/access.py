@@ -68,17 +68,9 @@ select c.relname, c.relkind::text, c.relrowsecurity,
        coalesce((
            select jsonb_agg(jsonb_build_object(
                       'name', con.conname,
-                      'columns', (
-                          select jsonb_agg(a.attname order by k.o)
-                          from unnest(con.conkey) with ordinality as k (n, o)
-                          join pg_attribute as a
-                            on a.attrelid = con.conrelid and a.attnum = k.n),
+                      'columns', {key_columns},
                       'references', f.relname,
-                      'referenced_columns', (
-                          select jsonb_agg(a.attname order by k.o)
-                          from unnest(con.confkey) with ordinality as k (n, o)
-                          join pg_attribute as a
-                            on a.attrelid = con.confrelid and a.attnum = k.n),
+                      'referenced_columns', {referenced_columns},
                       'on_delete', con.confdeltype::text,
                       'on_update', con.confupdtype::text)
                   order by con.conname)
@@ -91,10 +83,22 @@ select c.relname, c.relkind::text, c.relrowsecurity,
            from pg_attrdef as d
            join pg_attribute as a on a.attrelid = d.adrelid and a.attnum = d.adnum
            where d.adrelid = c.oid and not a.attisdropped
-             and a.attgenerated = ''), '{}')
+             and a.attgenerated = ''), '{{}}')
 from pg_class as c
 where c.relnamespace = %s::regnamespace and c.relname = any(%s)
 """
+
+#: A foreign key's columns, in its order: ``keys``/``rel`` are conkey/conrelid
+#: (its table) or confkey/confrelid (the table it references).
+_KEY_COLUMNS = """(
+                          select jsonb_agg(a.attname order by k.o)
+                          from unnest(con.{keys}) with ordinality as k (n, o)
+                          join pg_attribute as a
+                            on a.attrelid = con.{rel} and a.attnum = k.n)"""
+_READ = _READ.format(
+    key_columns=_KEY_COLUMNS.format(keys="conkey", rel="conrelid"),
+    referenced_columns=_KEY_COLUMNS.format(keys="confkey", rel="confrelid"),
+)
 
 _COMMANDS = {"r": "select", "a": "insert", "w": "update", "d": "delete", "*": "all"}
 
